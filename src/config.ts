@@ -1,0 +1,59 @@
+// The config file: the command line's settings, one or more "key value" pairs a line,
+// "#" to the end of a line a comment. linkbal-gen saves what it used as
+// /etc/linkbal/linkbal.conf; `--config` on that file gives the same files byte for byte.
+import { KEYS, type Key, type Settings, addSetting, emptySettings } from './settings.js';
+import type { Plan } from './model.js';
+import { VERSION } from './version.js';
+
+export interface ConfigError { where: string; message: string }
+
+export function parseConfig(text: string, file: string): { settings: Settings; errors: ConfigError[] } {
+  const settings = emptySettings();
+  const errors: ConfigError[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const where = `${file}:${i + 1}`;
+    const words = raw.replace(/#.*/, '').split(/[ \t\r]+/).filter((w) => w !== '');
+    if (words.length % 2 !== 0) {
+      errors.push({ where, message: `"${words[words.length - 1]}" has no value (each setting is "key value")` });
+      return;
+    }
+    for (let k = 0; k < words.length; k += 2) {
+      const key = words[k] as string;
+      if (!(KEYS as readonly string[]).includes(key)) {
+        errors.push({ where, message: `unknown setting "${key}" (known: ${KEYS.join(', ')})` });
+        continue;
+      }
+      addSetting(settings, key as Key, { value: words[k + 1] as string, where: `${where}: ${key}` });
+    }
+  });
+  return { settings, errors };
+}
+
+export function formatConfig(plan: Plan): string {
+  const lines = [
+    `# /etc/linkbal/linkbal.conf: linkbal's settings, saved by linkbal-gen ${VERSION}.`,
+    '# To change them, edit this file and run: linkbal-gen --config /etc/linkbal/linkbal.conf',
+    '# Each line holds settings as "key value", the flags of linkbal-gen(1) without "--".',
+    '',
+    '# backend: nftables or iptables; mode: nth (round robin), random or hash (by destination)',
+    `backend ${plan.backend}`,
+    `mode ${plan.mode}`,
+    '# share of the default link (the main routing table); 0: only when no uplink is up',
+    `default-weight ${plan.defaultWeight}`,
+    '# yes: when a link goes down, drop its connections so clients retry on a live link',
+    `flush-on-down ${plan.flushOnDown ? 'yes' : 'no'}`,
+    '',
+    '# uplinks: interface, gateway (IPv4 address or dhcp), weight',
+    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${l.weight}`),
+  ];
+  if (plan.bypassDst.length || plan.bypassPorts.length) {
+    lines.push('', '# connections that always use the default link');
+    lines.push(...plan.bypassDst.map((d) => `bypass-dst ${d}`));
+    lines.push(...plan.bypassPorts.map((p) => `bypass-port ${p.proto}/${p.spec}`));
+  }
+  if (plan.lan.length) {
+    lines.push('', '# LAN interfaces whose forwarded connections are balanced too');
+    lines.push(...plan.lan.map((l) => `lan ${l}`));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,109 @@
+// run(argv, io) -> exit status: 0 done, 1 failure at run time, 2 bad usage or input.
+// Everything the outside world gives or takes goes through io, so tests run it in-process.
+import { Command, CommanderError, Option } from 'commander';
+import { statSync } from 'node:fs';
+import { type Key, type Settings, addSetting, emptySettings, overlay } from './settings.js';
+import { parseConfig } from './config.js';
+import { type Problem, show, validate } from './validate.js';
+import type { Backend } from './model.js';
+import { render } from './render.js';
+import { changed, describe, plan, write } from './output.js';
+import { VERSION } from './version.js';
+
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readFile(file: string): Promise<string>;
+  /** The backend to use when none is given: nftables where nft is installed. */
+  autoBackend(): Backend;
+}
+
+const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
+  { key: 'iface', arg: '<IFACE>', help: 'an uplink; --gw and --weight after it are its own' },
+  { key: 'gw', arg: '<GATEWAY>', help: "the uplink's gateway: an IPv4 address, or dhcp to find it at ifup" },
+  { key: 'weight', arg: '<N>', help: "the uplink's share of new connections, 1-1000 (default 1)" },
+  { key: 'default-weight', arg: '<N>', help: "the default link's share, 0-1000 (default 1; 0: only when no uplink is up)" },
+  { key: 'mode', arg: '<MODE>', help: 'nth (weighted round robin, default), random, or hash (by destination)' },
+  { key: 'backend', arg: '<BACKEND>', help: 'nftables or iptables (default: nftables where nft is installed)' },
+  { key: 'bypass-dst', arg: '<CIDR>', help: 'connections to this network always use the default link' },
+  { key: 'bypass-port', arg: '<PROTO/PORTS>', help: 'tcp or udp ports (21,22,8000-8100) that always use the default link' },
+  { key: 'lan', arg: '<IFACE>', help: 'balance connections forwarded from this LAN interface too' },
+];
+
+function program(io: Io, cli: Settings) {
+  const counts = new Map<string, number>();
+  const add = (key: Key) => (value: string) => {
+    const n = (counts.get(key) ?? 0) + 1;
+    counts.set(key, n);
+    addSetting(cli, key, { value, where: `--${key} #${n}` });
+    return value;
+  };
+  const cmd = new Command('linkbal-gen')
+    .description('Render the ifupdown hooks and rules that balance new connections over several uplinks.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .allowExcessArguments(false);
+  for (const f of SETTING_FLAGS) cmd.addOption(new Option(`--${f.key} ${f.arg}`, f.help).argParser(add(f.key)));
+  cmd.option('--flush-on-down', 'when a link goes down, drop its connections so clients retry at once', () => {
+    add('flush-on-down')('yes');
+    return true;
+  });
+  cmd.option('--root <DIR>', 'where the files go', '/');
+  cmd.option('--dry-run', 'show what would be written (new files whole, changes as a diff), write nothing');
+  cmd.option('--config <FILE>', 'read settings from FILE (as saved in /etc/linkbal/linkbal.conf); flags override it');
+  return cmd;
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const cli = emptySettings();
+  const cmd = program(io, cli);
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  const opts = cmd.opts<{ root: string; dryRun?: boolean; config?: string }>();
+  const problems: Problem[] = [];
+
+  let settings = cli;
+  if (opts.config !== undefined) {
+    try {
+      const parsed = parseConfig(await io.readFile(opts.config), opts.config);
+      problems.push(...parsed.errors);
+      settings = overlay(parsed.settings, cli);
+    } catch (e) {
+      problems.push({ where: '--config', message: `${show(opts.config)} cannot be read: ${(e as Error).message}` });
+    }
+  }
+  let isDir = false;
+  try { isDir = statSync(opts.root).isDirectory(); } catch { /* reported below */ }
+  if (!isDir) problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
+
+  const result = validate(settings, io.autoBackend);
+  if (!result.ok) problems.push(...result.problems);
+  if (problems.length || !result.ok) {
+    for (const p of problems) io.stderr(`linkbal-gen: ${p.where}: ${p.message}\n`);
+    io.stderr('linkbal-gen: nothing written; see linkbal-gen --help\n');
+    return 2;
+  }
+
+  const changes = await plan(opts.root, render(result.plan));
+  if (opts.dryRun) {
+    for (const c of changes) io.stdout(describe(c));
+    return 0;
+  }
+  try {
+    await write(changes.filter(changed));
+  } catch (e) {
+    io.stderr(`linkbal-gen: ${(e as Error).message}; nothing written\n`);
+    return 1;
+  }
+  for (const c of changes) io.stdout(`${changed(c) ? 'wrote' : 'unchanged'} ${c.target}\n`);
+  io.stdout(
+    'Each listed link is balanced from its next ifup. For links that are up already:\n' +
+    '  /etc/linkbal/rules restart     (then: /etc/linkbal/rules status)\n',
+  );
+  return 0;
+}

@@ -1,0 +1,36 @@
+// The plan: validated, ready data that the templates print. Marks, tables and rule priorities
+// are decided here, once.
+
+export type Mode = 'nth' | 'random' | 'hash';
+export type Backend = 'iptables' | 'nftables';
+
+export interface Link {
+  readonly iface: string;
+  readonly gw: string; // dotted IPv4 or "dhcp"
+  readonly weight: number;
+  readonly mark: number; // 2.. (1 is the default link)
+  readonly table: number; // its routing table
+}
+
+export interface PortRange { readonly from: number; readonly to: number }
+
+export interface BypassPorts {
+  readonly proto: 'tcp' | 'udp';
+  readonly ranges: readonly PortRange[];
+  readonly spec: string; // canonical "21,22,8000-8100"
+}
+
+export interface Plan {
+  readonly links: readonly Link[];
+  readonly defaultWeight: number;
+  readonly mode: Mode;
+  readonly backend: Backend;
+  readonly flushOnDown: boolean;
+  readonly bypassDst: readonly string[]; // canonical "a.b.c.d/n"
+  readonly bypassPorts: readonly BypassPorts[];
+  readonly lan: readonly string[];
+}
+
+export const DEFAULT_MARK = 1;
+export const MAX_LINKS = 32;
+export const TABLE_BASE = 100; // link with mark M uses routing table TABLE_BASE + M

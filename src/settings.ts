@@ -1,0 +1,77 @@
+// Raw settings: what the command line and the config file said, in order, with where each
+// value came from. Nothing here is validated; validate.ts turns Settings into a Plan.
+
+export interface Value {
+  value: string;
+  where: string; // "--gw #2" or "/etc/linkbal/linkbal.conf:7: gw"
+}
+
+export interface RawLink {
+  iface: Value;
+  gw?: Value;
+  weight?: Value;
+  extra: Value[]; // a second --gw or --weight for the same --iface
+}
+
+export interface Settings {
+  links: RawLink[];
+  orphans: Value[]; // --gw or --weight before any --iface
+  defaultWeight?: Value;
+  mode?: Value;
+  backend?: Value;
+  flushOnDown?: Value;
+  bypassDst: Value[];
+  bypassPort: Value[];
+  lan: Value[];
+}
+
+/** The keys of a setting, as flags without "--" and as config-file words. */
+export const KEYS = [
+  'iface', 'gw', 'weight', 'default-weight', 'mode', 'backend',
+  'bypass-dst', 'bypass-port', 'lan', 'flush-on-down',
+] as const;
+export type Key = (typeof KEYS)[number];
+
+export function emptySettings(): Settings {
+  return { links: [], orphans: [], bypassDst: [], bypassPort: [], lan: [] };
+}
+
+/** Add one setting in the order it was given: --gw and --weight belong to the last --iface. */
+export function addSetting(s: Settings, key: Key, v: Value): void {
+  const last = s.links[s.links.length - 1];
+  switch (key) {
+    case 'iface': s.links.push({ iface: v, extra: [] }); break;
+    case 'gw':
+    case 'weight': {
+      const field = key === 'gw' ? 'gw' : 'weight';
+      if (!last) s.orphans.push(v);
+      else if (last[field]) last.extra.push(v);
+      else last[field] = v;
+      break;
+    }
+    case 'default-weight': s.defaultWeight = v; break;
+    case 'mode': s.mode = v; break;
+    case 'backend': s.backend = v; break;
+    case 'flush-on-down': s.flushOnDown = v; break;
+    case 'bypass-dst': s.bypassDst.push(v); break;
+    case 'bypass-port': s.bypassPort.push(v); break;
+    case 'lan': s.lan.push(v); break;
+  }
+}
+
+/** Command-line settings over the config file's: a single value replaces the file's, and a
+ *  list given on the command line (links, bypasses, LANs) replaces the file's whole list. */
+export function overlay(file: Settings, cli: Settings): Settings {
+  const hasLinks = cli.links.length > 0 || cli.orphans.length > 0;
+  return {
+    links: hasLinks ? cli.links : file.links,
+    orphans: hasLinks ? cli.orphans : file.orphans,
+    defaultWeight: cli.defaultWeight ?? file.defaultWeight,
+    mode: cli.mode ?? file.mode,
+    backend: cli.backend ?? file.backend,
+    flushOnDown: cli.flushOnDown ?? file.flushOnDown,
+    bypassDst: cli.bypassDst.length ? cli.bypassDst : file.bypassDst,
+    bypassPort: cli.bypassPort.length ? cli.bypassPort : file.bypassPort,
+    lan: cli.lan.length ? cli.lan : file.lan,
+  };
+}

@@ -1,0 +1,166 @@
+// Settings -> Plan, or every problem at once. Each message names the flag (or file:line),
+// shows the value, and says what is wrong.
+import type { Settings, Value } from './settings.js';
+import {
+  type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
+  MAX_LINKS, TABLE_BASE,
+} from './model.js';
+
+export interface Problem { where: string; message: string }
+
+export type Result = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
+
+/** A value as it can be shown safely in a message: quoted, every byte outside printable
+ *  ASCII written as an escape. */
+export function show(v: string): string {
+  return '"' + v.replace(/[^\x20-\x7e]|["\\]/gu, (c) =>
+    c === '"' || c === '\\' ? '\\' + c : '\\u' + (c.codePointAt(0) ?? 0).toString(16).padStart(4, '0'),
+  ) + '"';
+}
+
+const IFACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+const RESERVED_IFACES = new Set(['lo', 'all', 'default']);
+
+export function ifaceProblem(name: string): string | undefined {
+  if (!IFACE.test(name)) {
+    return 'is not an interface name (1 to 15 of A-Z a-z 0-9 _ . -, not starting with - or .)';
+  }
+  if (RESERVED_IFACES.has(name)) return 'is reserved (loopback or a sysctl name), not an uplink';
+  return undefined;
+}
+
+/** Dotted-quad IPv4, four decimal octets without leading zeros (inet_aton reads 010 as 8). */
+export function parseIPv4(s: string): number[] | undefined {
+  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(s);
+  if (!m) return undefined;
+  const o = m.slice(1).map(Number);
+  return o.every((x) => x <= 255) ? o : undefined;
+}
+
+function gatewayProblem(s: string): string | undefined {
+  if (s === 'dhcp') return undefined;
+  const o = parseIPv4(s);
+  if (!o) return 'is not an IPv4 address or "dhcp"';
+  const first = o[0] as number;
+  if (first === 0 || first === 127 || first >= 224) return 'is not a usable gateway address';
+  return undefined;
+}
+
+function parseInteger(s: string, min: number, max: number): number | undefined {
+  if (!/^\d{1,7}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n >= min && n <= max ? n : undefined;
+}
+
+export function parseCidr(s: string): { value?: string; problem?: string } {
+  const m = /^([^/]+)(?:\/(\d{1,2}))?$/.exec(s);
+  const o = m ? parseIPv4(m[1] as string) : undefined;
+  const len = m?.[2] === undefined ? 32 : Number(m[2]);
+  if (!m || !o || len > 32 || (m[2] !== undefined && m[2] !== String(len))) {
+    return { problem: 'is not an IPv4 address or CIDR prefix (like 192.168.1.0/24)' };
+  }
+  const addr = o.reduce((a, b) => a * 256 + b, 0);
+  const size = 2 ** (32 - len);
+  const net = addr - (addr % size);
+  if (net !== addr) {
+    const n = [24, 16, 8, 0].map((sh) => Math.floor(net / 2 ** sh) % 256).join('.');
+    return { problem: `has host bits set; the network is ${n}/${len}` };
+  }
+  return { value: `${o.join('.')}/${len}` };
+}
+
+export function parsePorts(s: string): { value?: BypassPorts; problem?: string } {
+  const m = /^(tcp|udp)\/(.+)$/.exec(s);
+  if (!m) return { problem: 'is not PROTO/PORTS (tcp or udp, like tcp/21,22,8000-8100)' };
+  const ranges: PortRange[] = [];
+  for (const item of (m[2] as string).split(',')) {
+    const r = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(item);
+    const from = r ? parseInteger(r[1] as string, 1, 65535) : undefined;
+    const to = r?.[2] === undefined ? from : parseInteger(r[2], 1, 65535);
+    if (from === undefined || to === undefined || to < from || /^0/.test(item)) {
+      return { problem: `has "${item}", not a port 1-65535 or a range LOW-HIGH` };
+    }
+    ranges.push({ from, to });
+  }
+  const spec = ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
+  return { value: { proto: m[1] as 'tcp' | 'udp', ranges, spec } };
+}
+
+const MODES: readonly Mode[] = ['nth', 'random', 'hash'];
+const BACKENDS: readonly string[] = ['iptables', 'nftables', 'auto'];
+
+export function validate(s: Settings, autoBackend: () => Backend): Result {
+  const problems: Problem[] = [];
+  const bad = (v: Value, what: string) => problems.push({ where: v.where, message: `${show(v.value)} ${what}` });
+
+  for (const o of s.orphans) problems.push({ where: o.where, message: 'comes before any --iface (it belongs to the --iface before it)' });
+  if (s.links.length === 0) problems.push({ where: '--iface', message: 'at least one uplink is needed: --iface IFACE --gw GATEWAY' });
+  if (s.links.length > MAX_LINKS) problems.push({ where: '--iface', message: `${s.links.length} uplinks; at most ${MAX_LINKS}` });
+
+  const seen = new Map<string, string>();
+  const unique = (v: Value) => {
+    const before = seen.get(v.value);
+    if (before !== undefined) bad(v, `is given twice (also at ${before})`);
+    else seen.set(v.value, v.where);
+  };
+
+  const links: Link[] = [];
+  s.links.forEach((raw, i) => {
+    const p = ifaceProblem(raw.iface.value);
+    if (p) bad(raw.iface, p);
+    else unique(raw.iface);
+    for (const e of raw.extra) bad(e, `is a second value for --iface ${show(raw.iface.value)}`);
+    if (!raw.gw) {
+      problems.push({ where: raw.iface.where, message: `${show(raw.iface.value)} has no --gw (an IPv4 address or dhcp)` });
+    } else {
+      const g = gatewayProblem(raw.gw.value);
+      if (g) bad(raw.gw, g);
+    }
+    const weight = raw.weight ? parseInteger(raw.weight.value, 1, 1000) : 1;
+    if (weight === undefined && raw.weight) bad(raw.weight, 'is not a weight (an integer 1-1000)');
+    const mark = i + 2;
+    links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, mark, table: TABLE_BASE + mark });
+  });
+
+  let defaultWeight = 1;
+  if (s.defaultWeight) {
+    const w = parseInteger(s.defaultWeight.value, 0, 1000);
+    if (w === undefined) bad(s.defaultWeight, 'is not a weight (an integer 0-1000)');
+    else defaultWeight = w;
+  }
+  const mode = s.mode?.value ?? 'nth';
+  if (s.mode && !(MODES as readonly string[]).includes(mode)) bad(s.mode, `is not a mode (${MODES.join(', ')})`);
+  let backend = s.backend?.value ?? 'auto';
+  if (s.backend && !BACKENDS.includes(backend)) bad(s.backend, `is not a backend (${BACKENDS.join(', ')})`);
+  let flushOnDown = false;
+  if (s.flushOnDown) {
+    if (s.flushOnDown.value === 'yes') flushOnDown = true;
+    else if (s.flushOnDown.value !== 'no') bad(s.flushOnDown, 'is not yes or no');
+  }
+
+  const bypassDst: string[] = [];
+  for (const v of s.bypassDst) {
+    const r = parseCidr(v.value);
+    if (r.problem) bad(v, r.problem);
+    else if (r.value !== undefined && !bypassDst.includes(r.value)) bypassDst.push(r.value);
+  }
+  const bypassPorts: BypassPorts[] = [];
+  for (const v of s.bypassPort) {
+    const r = parsePorts(v.value);
+    if (r.problem) bad(v, r.problem);
+    else if (r.value) bypassPorts.push(r.value);
+  }
+  const lan: string[] = [];
+  for (const v of s.lan) {
+    const p = ifaceProblem(v.value);
+    if (p) bad(v, p);
+    else { unique(v); lan.push(v.value); }
+  }
+
+  if (problems.length) return { ok: false, problems };
+  if (backend === 'auto') backend = autoBackend();
+  return {
+    ok: true,
+    plan: { links, defaultWeight, mode: mode as Mode, backend: backend as Backend, flushOnDown, bypassDst, bypassPorts, lan },
+  };
+}

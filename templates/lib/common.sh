@@ -1,0 +1,279 @@
+# ---- linkbal runtime (templates/lib/common.sh, the same on every router) ----
+# Expects: BACKEND MODE DEFAULT_WEIGHT LINKS FLUSH_ON_DOWN and the backend's
+# lb_ruleset, lb_load, lb_unload. State lives under /run/linkbal:
+#   up/IFACE     "GATEWAY MARK TABLE" of a link that is up
+#   sysctl       original values of the sysctls linkbal changed
+#   ruleset      the ruleset loaded last (what `nft list` or iptables shows)
+RUN=/run/linkbal
+PREF=1000	# ip rule priority: PREF looks up main without its default route, PREF+MARK the link's table
+
+# lb_info: to syslog only; lb_log, for trouble: to syslog and stderr (ifup shows it).
+lb_info() {
+	logger -t linkbal -- "$*" 2>/dev/null
+}
+lb_log() {
+	lb_info "$*"
+	echo "linkbal: $*" >&2
+}
+
+# lb_link IFACE: set GW WEIGHT MARK TABLE from LINKS; false if IFACE is not listed.
+lb_link() {
+	while read -r _if GW WEIGHT MARK TABLE; do
+		[ "$_if" = "$1" ] && return 0
+	done <<EOF
+$LINKS
+EOF
+	return 1
+}
+
+lb_is_ipv4() {
+	case $1 in
+	*[!0-9.]* | *..* | .* | *. | '') return 1 ;;
+	*.*.*.*.*) return 1 ;;
+	*.*.*.*) return 0 ;;
+	esac
+	return 1
+}
+
+# lb_gateway IFACE CONFIGURED: print the gateway to use. For dhcp: the default route the
+# DHCP client installed on IFACE (dhclient, udhcpc), else the last router of dhclient's lease.
+lb_gateway() {
+	if [ "$2" != dhcp ]; then echo "$2"; return 0; fi
+	# shellcheck disable=SC2046 # split "default via GW dev IFACE ..." into words
+	set -- "$1" $(ip -4 route show default dev "$1" 2>/dev/null)
+	while [ $# -gt 1 ]; do
+		if [ "$2" = via ] && lb_is_ipv4 "${3:-}"; then echo "$3"; return 0; fi
+		shift
+	done
+	for _lease in "/var/lib/dhcp/dhclient.$1.leases" /var/lib/dhcp/dhclient.leases; do
+		[ -r "$_lease" ] || continue
+		_gw=$(sed -n 's/^[[:space:]]*option routers \([0-9.]*\).*/\1/p' "$_lease" | tail -n 1)
+		lb_is_ipv4 "$_gw" && { echo "$_gw"; return 0; }
+	done
+	return 1
+}
+
+# lb_sysctl KEY VALUE: set a sysctl under /proc/sys, remembering its first value for `stop`.
+lb_sysctl() {
+	_f=/proc/sys/$1
+	[ -w "$_f" ] || return 0
+	grep -q "^$1 " "$RUN/sysctl" 2>/dev/null || echo "$1 $(cat "$_f")" >>"$RUN/sysctl"
+	echo "$2" >"$_f"
+}
+
+# lb_participants: print "MARK:WEIGHT" of the default link (mark 1) and of each link that
+# is up, in LINKS order: the set new connections are spread over.
+lb_participants() {
+	[ "$DEFAULT_WEIGHT" -gt 0 ] && printf '1:%s ' "$DEFAULT_WEIGHT"
+	while read -r _if _gw _w _m _t; do
+		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && printf '%s:%s ' "$_m" "$_w"
+	done <<EOF
+$LINKS
+EOF
+	echo
+}
+
+lb_gcd() {
+	_a=$1 _b=$2
+	while [ "$_b" -ne 0 ]; do set -- "$_b" $((_a % _b)); _a=$1 _b=$2; done
+	echo "$_a"
+}
+
+# lb_reduce MARK:WEIGHT...: the same list with the weights divided by their gcd.
+lb_reduce() {
+	_g=0
+	for _p; do _g=$(lb_gcd "${_p#*:}" "$_g"); done
+	for _p; do printf '%s:%s ' "${_p%:*}" $((${_p#*:} / _g)); done
+	echo
+}
+
+# lb_swrr MARK:WEIGHT...: print one mark per slot, sum-of-weights slots, in smooth weighted
+# round-robin order (4:2:1 gives a b a c a b a): a link's connections are spread evenly.
+lb_swrr() {
+	_n=0 _total=0 _c=0
+	for _p; do
+		_n=$((_n + 1)) _total=$((_total + ${_p#*:}))
+		eval "_m$_n=${_p%:*} _w$_n=${_p#*:} _c$_n=0"
+	done
+	_k=0
+	while [ "$_k" -lt "$_total" ]; do
+		_best=0 _i=1
+		while [ "$_i" -le "$_n" ]; do
+			eval "_c$_i=\$((_c$_i + _w$_i)); _c=\$_c$_i"
+			if [ "$_best" -eq 0 ] || [ "$_c" -gt "$_bestc" ]; then _best=$_i _bestc=$_c; fi
+			_i=$((_i + 1))
+		done
+		eval "_c$_best=\$((_c$_best - _total)); printf '%s ' \"\$_m$_best\""
+		_k=$((_k + 1))
+	done
+	echo
+}
+
+# lb_cascade MARK:WEIGHT...: print "MARK:P" per link, P the probability that the link takes
+# a connection the links before it left: w_i / (w_i + ... + w_n), 8 decimals; the last is 1.
+lb_cascade() {
+	_rest=0
+	for _p; do _rest=$((_rest + ${_p#*:})); done
+	for _p; do
+		_w=${_p#*:}
+		if [ "$_w" -eq "$_rest" ]; then
+			printf '%s:1 ' "${_p%:*}"
+		else
+			printf '%s:0.%08d ' "${_p%:*}" $((_w * 100000000 / _rest))
+		fi
+		_rest=$((_rest - _w))
+	done
+	echo
+}
+
+# lb_apply: load the whole ruleset for the links up now, in one transaction.
+lb_apply() {
+	# shellcheck disable=SC2046 # the participants are words without glob characters
+	set -- $(lb_reduce $(lb_participants))
+	lb_ruleset "$@" >"$RUN/ruleset.new" || return 1
+	if lb_load "$RUN/ruleset.new"; then
+		mv -f "$RUN/ruleset.new" "$RUN/ruleset"
+	else
+		lb_log "the kernel refused the new ruleset ($RUN/ruleset.new); the previous one stays"
+		return 1
+	fi
+}
+
+lb_rule_del() {
+	while ip rule del pref "$1" 2>/dev/null; do :; done
+}
+
+# lb_up IFACE: give the link its table and fwmark rule, then re-spread over the links up.
+lb_up() {
+	lb_link "$1" || return 0
+	if ! _gw=$(lb_gateway "$1" "$GW"); then
+		lb_log "$1: no gateway found (no DHCP route or lease); link not used"
+		return 1
+	fi
+	lb_sysctl "net/ipv4/conf/$1/rp_filter" 2
+	lb_sysctl "net/ipv4/conf/$1/src_valid_mark" 1
+	lb_sysctl net/netfilter/nf_conntrack_acct 1
+	ip rule show pref "$PREF" | grep -q . ||
+		ip rule add lookup main suppress_prefixlength 0 pref "$PREF" || return 1
+	if ip route replace default via "$_gw" dev "$1" table "$TABLE"; then
+		lb_rule_del $((PREF + MARK))
+		ip rule add fwmark "$MARK" lookup "$TABLE" pref $((PREF + MARK)) &&
+			echo "$_gw $MARK $TABLE" >"$RUN/up/$1" &&
+			lb_apply && lb_info "$1 up: gateway $_gw, weight $WEIGHT" && return 0
+	fi
+	lb_log "$1: could not be brought into balancing; it carries no new connections"
+	rm -f "$RUN/up/$1"
+	lb_apply
+	lb_rule_del $((PREF + MARK))
+	ip route flush table "$TABLE" 2>/dev/null
+	return 1
+}
+
+# lb_down IFACE: take the link out first (re-spread), then drop its rule and table.
+# The device may already be gone (unplugged): every step tolerates that.
+lb_down() {
+	[ -f "$RUN/up/$1" ] || return 0
+	read -r _gw _mark _table <"$RUN/up/$1"
+	rm -f "$RUN/up/$1"
+	lb_apply
+	lb_rule_del $((PREF + _mark))
+	ip route flush table "$_table" 2>/dev/null
+	if [ "$FLUSH_ON_DOWN" = 1 ]; then
+		conntrack -D -m "$_mark" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
+	fi
+	lb_info "$1 down"
+}
+
+# lb_start: load the rules and take in every listed link that is up with an IPv4 address.
+lb_start() {
+	_rc=0
+	while read -r _if _rest; do
+		[ -n "$_if" ] || continue
+		if ip -4 -o addr show dev "$_if" up 2>/dev/null | grep -q inet; then
+			lb_up "$_if" || _rc=1
+		fi
+	done <<EOF
+$LINKS
+EOF
+	lb_apply || _rc=1
+	return "$_rc"
+}
+
+# lb_stop: remove everything linkbal added, from the state of what it did.
+lb_stop() {
+	lb_unload
+	for _f in "$RUN"/up/*; do
+		[ -f "$_f" ] || continue
+		read -r _gw _mark _table <"$_f"
+		lb_rule_del $((PREF + _mark))
+		ip route flush table "$_table" 2>/dev/null
+		rm -f "$_f"
+	done
+	lb_rule_del "$PREF"
+	if [ -f "$RUN/sysctl" ]; then
+		while read -r _key _val; do
+			[ -w "/proc/sys/$_key" ] && echo "$_val" >"/proc/sys/$_key"
+		done <"$RUN/sysctl"
+		rm -f "$RUN/sysctl"
+	fi
+	rm -f "$RUN/ruleset" "$RUN/ruleset.new"
+}
+
+# lb_status: per link, state, gateway, weight, target share, and what it carries now.
+lb_status() {
+	# shellcheck disable=SC2046
+	set -- $(lb_participants)
+	_sum=0
+	for _p; do _sum=$((_sum + ${_p#*:})); done
+	if [ -r /proc/net/nf_conntrack ]; then _ct=$(cat /proc/net/nf_conntrack)
+	else _ct=$(conntrack -L -o extended 2>/dev/null); fi
+	echo "linkbal: backend $BACKEND, mode $MODE, $( [ -f "$RUN/ruleset" ] && echo loaded || echo 'not loaded')"
+	printf '%-15s %-5s %-15s %6s %6s %7s %10s\n' link state gateway weight share conns bytes
+	{
+		echo "default - main-table $DEFAULT_WEIGHT 1"
+		while read -r _if _gw _w _m _t; do
+			[ -n "$_if" ] || continue
+			[ -f "$RUN/up/$_if" ] && read -r _gw _rest <"$RUN/up/$_if"
+			echo "$_if $_gw $_gw $_w $_m"
+		done <<EOF
+$LINKS
+EOF
+	} | while read -r _if _gw _shown _w _m; do
+		_state=down
+		if [ "$_if" = default ] || [ -f "$RUN/up/$_if" ]; then _state=up; fi
+		_share=-
+		[ "$_state" = up ] && [ "$_sum" -gt 0 ] && _share="$((_w * 100 / _sum))%"
+		[ "$_if" = default ] && [ "$_w" -eq 0 ] && _share=-
+		printf '%s\n' "$_ct" | awk -v m="mark=$_m" -v n="$_if" -v s="$_state" -v g="$_shown" \
+			-v w="$_w" -v sh="$_share" '
+			{ for (i = 1; i <= NF; i++) if ($i == m) { c++; f = 0
+				for (j = 1; j <= NF; j++) if ($j ~ /^bytes=/) { split($j, b, "="); if (f++ < 2) by += b[2] } } }
+			END { bar = ""; for (i = 0; i < c && i < 40; i++) bar = bar "#"
+				printf "%-15s %-5s %-15s %6s %6s %7d %10d %s\n", n, s, g, w, sh, c, by, bar }'
+	done
+}
+
+lb_main() {
+	umask 022
+	mkdir -p "$RUN/up" || exit 1
+	exec 9>"$RUN/lock"
+	if ! flock -w 60 9; then
+		lb_log "another linkbal run held $RUN/lock for 60 s; nothing changed"
+		exit 1
+	fi
+	case "${1:-}" in
+	up | down) [ -n "${2:-}" ] || set -- usage ;;
+	esac
+	case "${1:-}" in
+	start) lb_start ;;
+	stop) lb_stop ;;
+	restart) lb_stop; lb_start ;;
+	status) lb_status ;;
+	up) lb_up "$2" ;;
+	down) lb_down "$2" ;;
+	*)
+		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE" >&2
+		exit 2
+		;;
+	esac
+}

@@ -1,0 +1,68 @@
+# ---- iptables backend (templates/lib/iptables.sh) ----
+# Rules load with one `iptables-restore --noflush` batch: each table's COMMIT is atomic, and
+# declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
+
+# lb_jump TABLE CHAIN TARGET: print the rule that sends CHAIN to TARGET, unless it is there.
+lb_jump() {
+	iptables -w -t "$1" -C "$2" -j "$3" 2>/dev/null || echo "-I $2 -j $3"
+}
+
+# lb_choose MARK:WEIGHT...: the rules of chain linkbal-choose that give a new connection
+# its link mark, spread by weight according to MODE.
+lb_choose() {
+	[ $# -gt 0 ] || return 0
+	case $MODE in
+	random)
+		for _p in $(lb_cascade "$@"); do
+			if [ "${_p#*:}" = 1 ]; then
+				echo "-A linkbal-choose -m mark --mark 0 -j MARK --set-mark ${_p%:*}"
+			else
+				echo "-A linkbal-choose -m mark --mark 0 -m statistic --mode random --probability ${_p#*:} -j MARK --set-mark ${_p%:*}"
+			fi
+		done
+		;;
+	*)
+		# shellcheck disable=SC2046
+		set -- $(lb_swrr "$@")
+		if [ $# -eq 1 ]; then echo "-A linkbal-choose -j MARK --set-mark $1"; return 0; fi
+		# nth: every rule sees every new connection, so their counters stay in step.
+		# hash: HMARK puts hash(destination) mod N in the mark, then each slot gets its link.
+		[ "$MODE" = hash ] &&
+			echo "-A linkbal-choose -j HMARK --hmark-tuple dst --hmark-mod $# --hmark-offset 65536 --hmark-rnd 0x6c62"
+		_k=0
+		for _m; do
+			if [ "$MODE" = hash ]; then
+				echo "-A linkbal-choose -m mark --mark $((65536 + _k)) -j MARK --set-mark $_m"
+			else
+				echo "-A linkbal-choose -m statistic --mode nth --every $# --packet $_k -j MARK --set-mark $_m"
+			fi
+			_k=$((_k + 1))
+		done
+		;;
+	esac
+}
+
+lb_load() {
+	iptables-restore -w --noflush <"$1"
+}
+
+# lb_unload: take out the jumps to linkbal's chains, then the chains, in one batch.
+lb_unload() {
+	_out=$RUN/unload
+	for _t in raw nat mangle; do
+		echo "*$_t"
+		for _c in PREROUTING OUTPUT POSTROUTING; do
+			for _to in linkbal-helper linkbal-nat linkbal-pre linkbal-out; do
+				iptables -w -t "$_t" -C "$_c" -j "$_to" 2>/dev/null && echo "-D $_c -j $_to"
+			done
+		done
+		for _c in linkbal-helper linkbal-nat linkbal-pre linkbal-out linkbal-choose; do
+			iptables -w -t "$_t" -n -L "$_c" >/dev/null 2>&1 && echo "-F $_c"
+		done
+		for _c in linkbal-helper linkbal-nat linkbal-pre linkbal-out linkbal-choose; do
+			iptables -w -t "$_t" -n -L "$_c" >/dev/null 2>&1 && echo "-X $_c"
+		done
+		echo COMMIT
+	done >"$_out"
+	iptables-restore -w --noflush <"$_out" && rm -f "$_out"
+}

@@ -1,0 +1,49 @@
+// Shared test helpers: the CLI in-process, and prerequisites that fail loudly, never skip.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../src/main.js';
+import type { Backend } from '../src/model.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export async function cli(args: string[], backend: Backend = 'nftables'): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, {
+    stdout: (t) => { stdout += t; },
+    stderr: (t) => { stderr += t; },
+    readFile: (f) => readFile(f, 'utf8'),
+    autoBackend: () => backend,
+  });
+  return { code, stdout, stderr };
+}
+
+export function tmpdir(prefix = 'linkbal-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A binary the test cannot do without: missing is a failure with the package to install. */
+export function need(bin: string, pkg: string): void {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${bin} is missing: install Debian package ${pkg} (make deps)`);
+}
+
+export function sh(script: string, input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', input });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export const HOWTO_ARGS = [
+  '--iface', 'eth1', '--gw', '172.16.0.1', '--iface', 'rausb0', '--gw', '192.168.0.1',
+  '--bypass-dst', '192.168.1.0/24', '--bypass-port', 'tcp/21,22,80,443,6667', '--bypass-port', 'udp/53',
+];
+
+export function read(p: string): string {
+  return readFileSync(p, 'utf8');
+}

@@ -1,0 +1,171 @@
+// The CLI in-process: flags, the config file, bad input (exit 2, named, nothing written),
+// dry runs, and hostile input as properties.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import fs from 'fs-extra';
+import path from 'node:path';
+import { HOWTO_ARGS, REPO, cli, read, sh, tmpdir } from '../helpers.js';
+import { VERSION } from '../../src/version.js';
+
+const listing = (root: string) => fs.readdirSync(root, { recursive: true }).map(String).sort();
+
+async function rejects(args: string[], ...fragments: string[]) {
+  const root = tmpdir();
+  const r = await cli([...args, '--root', root]);
+  expect(r.code, r.stderr).toBe(2);
+  for (const f of fragments) expect(r.stderr).toContain(f);
+  expect(r.stderr).toContain('nothing written');
+  expect(listing(root)).toEqual([]);
+  return r.stderr;
+}
+
+describe('linkbal-gen command line', () => {
+  it('writes the hooks, the rules and the config it used, and says what to run next', async () => {
+    const root = tmpdir();
+    const r = await cli([...HOWTO_ARGS, '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`wrote ${root}/etc/network/if-up.d/linkbal`);
+    expect(r.stdout).toContain('/etc/linkbal/rules restart');
+    expect(listing(root)).toEqual(expect.arrayContaining([
+      'etc/network/if-up.d/linkbal', 'etc/network/if-down.d/linkbal', 'etc/linkbal/rules', 'etc/linkbal/linkbal.conf',
+    ]));
+    const again = await cli([...HOWTO_ARGS, '--root', root]);
+    expect(again.stdout).toContain(`unchanged ${root}/etc/linkbal/rules`);
+  });
+
+  it('gives --gw and --weight to the --iface before them', async () => {
+    const root = tmpdir();
+    await cli(['--iface', 'a', '--weight', '3', '--gw', '10.0.0.1', '--iface', 'b', '--gw', 'dhcp', '--root', root]);
+    const conf = read(path.join(root, 'etc/linkbal/linkbal.conf'));
+    expect(conf).toContain('iface a gw 10.0.0.1 weight 3\niface b gw dhcp weight 1\n');
+  });
+
+  it('reproduces the same files byte for byte from the saved config', async () => {
+    const first = tmpdir();
+    await cli(['--iface', 'wan1', '--gw', 'dhcp', '--weight', '7', '--mode', 'random', '--lan', 'lan0',
+      '--default-weight', '0', '--bypass-port', 'udp/53', '--flush-on-down', '--root', first]);
+    const second = tmpdir();
+    const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of listing(first).filter((f) => fs.statSync(path.join(first, f)).isFile())) {
+      expect(read(path.join(second, f)), f).toBe(read(path.join(first, f)));
+    }
+  });
+
+  it('lets flags override the config file, a list replacing the whole list', async () => {
+    const dir = tmpdir();
+    const conf = path.join(dir, 'my.conf');
+    fs.writeFileSync(conf, '# two uplinks\niface eth1 gw 10.0.0.1 weight 2\niface eth2 gw dhcp\nmode random\n');
+    const root = tmpdir();
+    expect((await cli(['--config', conf, '--mode', 'hash', '--root', root])).code).toBe(0);
+    const saved = read(path.join(root, 'etc/linkbal/linkbal.conf'));
+    expect(saved).toContain('mode hash\n');
+    expect(saved).toContain('iface eth1 gw 10.0.0.1 weight 2\niface eth2 gw dhcp weight 1\n');
+    await cli(['--config', conf, '--iface', 'ppp0', '--gw', '10.64.64.64', '--root', root]);
+    expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).not.toContain('eth1');
+  });
+
+  it('names the file and line of a bad config value', async () => {
+    const dir = tmpdir();
+    const conf = path.join(dir, 'bad.conf');
+    fs.writeFileSync(conf, 'iface eth1 gw 10.0.0.1\nweight eleven\nspeed fast\nmode\n');
+    await rejects(['--config', conf], `${conf}:2: weight: "eleven" is not a weight`,
+      `${conf}:3: unknown setting "speed"`, `${conf}:4: "mode" has no value`);
+  });
+
+  it('rejects bad input with every problem named, exit 2, nothing written', async () => {
+    await rejects(['--iface', 'eth1', '--gw', '300.1.1.1'], '--gw #1: "300.1.1.1" is not an IPv4 address');
+    await rejects(['--iface', 'eth1', '--gw', '010.1.1.1'], '"010.1.1.1" is not an IPv4 address');
+    await rejects(['--iface', 'eth1', '--gw', '127.0.0.1'], 'is not a usable gateway');
+    await rejects(['--iface', 'eth1'], '"eth1" has no --gw');
+    await rejects(['--gw', '10.0.0.1', '--iface', 'eth1', '--gw', '10.0.0.2'], '--gw #1: comes before any --iface');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--gw', '10.0.0.2'], '--gw #2: "10.0.0.2" is a second value');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--weight', '0'], '--weight #1: "0" is not a weight');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--weight', '1001'], '"1001" is not a weight');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--default-weight', '-1'], '--default-weight');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--iface', 'eth1', '--gw', '10.0.0.2'],
+      '--iface #2: "eth1" is given twice (also at --iface #1)');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--lan', 'eth1'], '--lan #1: "eth1" is given twice');
+    await rejects(['--iface', 'a234567890123456', '--gw', '10.0.0.1'], 'is not an interface name');
+    await rejects(['--iface', 'lo', '--gw', '10.0.0.1'], '"lo" is reserved');
+    await rejects(['--iface', 'all', '--gw', '10.0.0.1'], '"all" is reserved');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--mode', 'rr'], '--mode #1: "rr" is not a mode');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--backend', 'pf'], '"pf" is not a backend');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-dst', '10.1.2.3/8'], 'has host bits set; the network is 10.0.0.0/8');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-dst', '10.0.0.0/33'], 'is not an IPv4 address or CIDR');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-port', 'tcp/0'], 'has "0", not a port');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-port', 'tcp/70000'], 'has "70000"');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-port', 'tcp/90-80'], 'has "90-80"');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--bypass-port', 'icmp/1'], 'is not PROTO/PORTS');
+    await rejects([], 'at least one uplink');
+    const noRoot = await cli(['--iface', 'eth1', '--gw', '10.0.0.1', '--root', '/nonexistent/x']);
+    expect(noRoot.code).toBe(2);
+    expect(noRoot.stderr).toContain('--root: "/nonexistent/x" is not a directory');
+    await rejects(['--iface', 'eth1', '--gw', '10.0.0.1', '--config', '/nonexistent.conf'], '--config: "/nonexistent.conf" cannot be read');
+    // all problems at once
+    await rejects(['--iface', 'e;x', '--gw', 'x', '--mode', 'y'], '"e;x" is not an interface', '"x" is not an IPv4', '"y" is not a mode');
+  });
+
+  it('exits 2 on unknown options and missing values, 0 on --help and --version', async () => {
+    expect((await cli(['--iface'])).code).toBe(2);
+    expect((await cli(['--frobnicate'])).code).toBe(2);
+    expect((await cli(['--iface', 'eth1', '--gw', '10.0.0.1', 'extra'])).code).toBe(2);
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--iface', '--gw', '--weight', '--default-weight', '--mode', '--backend', '--bypass-dst',
+      '--bypass-port', '--lan', '--root', '--dry-run', '--config', '--flush-on-down']) expect(help.stdout).toContain(flag);
+    expect((await cli(['--version'])).stdout.trim()).toBe(VERSION);
+    expect(JSON.parse(read(path.join(REPO, 'package.json'))).version).toBe(VERSION);
+  });
+
+  it('--dry-run shows new files whole and changes as a diff, and writes nothing', async () => {
+    const root = tmpdir();
+    const r = await cli([...HOWTO_ARGS, '--dry-run', '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`would write ${root}/etc/linkbal/rules (mode 755):\n#!/bin/sh`);
+    expect(listing(root)).toEqual([]);
+    await cli([...HOWTO_ARGS, '--root', root]);
+    const before = read(path.join(root, 'etc/linkbal/rules'));
+    const d = await cli([...HOWTO_ARGS, '--weight', '5', '--dry-run', '--root', root]);
+    expect(d.stdout).toContain(`unchanged ${root}/etc/network/if-up.d/linkbal`);
+    expect(d.stdout).toMatch(/^-rausb0 192\.168\.0\.1 1 3 103$/m);
+    expect(d.stdout).toMatch(/^\+rausb0 192\.168\.0\.1 5 3 103$/m);
+    expect(read(path.join(root, 'etc/linkbal/rules'))).toBe(before);
+  });
+});
+
+// Hostile input: whatever is accepted renders scripts that sh and shellcheck accept and that
+// hold no byte the validators did not allow; whatever is rejected exits 2 and writes nothing.
+describe('hostile input', () => {
+  const nasty = fc.oneof(
+    fc.constantFrom('eth1;reboot', "e'th", 'e"th', 'e$(id)', 'e`id`', 'eth\n1', 'eth\u00001', 'еth1', 'eth1 ',
+      '-eth1', '--gw', '*', 'a/b', 'a:b', '..', '.x', '99999999999999999999', '1e3', '0x10', ' 1', '+1',
+      '10.0.0.1\n', '10.0.0.1;', '1.2.3.4/24', 'tcp/22;id', 'tcp/22,', 'tcp/-1', 'udp/1-', '١٢٣'),
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom('eth1', 'wan-2', 'eth0.100', '10.0.0.1', 'dhcp', '3', '1000', 'tcp/80', '10.0.0.0/8', 'nth'),
+  );
+  const flag = fc.constantFrom('--iface', '--gw', '--weight', '--default-weight', '--mode', '--backend',
+    '--bypass-dst', '--bypass-port', '--lan');
+
+  it('either renders clean scripts or exits 2 having written nothing', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(flag, nasty), { maxLength: 6 }), async (pairs) => {
+      const root = tmpdir();
+      const args = ['--iface', 'eth9', '--gw', '10.9.9.1', ...pairs.flat(), '--root', root];
+      const r = await cli(args);
+      if (r.code !== 0) {
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/^linkbal-gen: /);
+        expect(listing(root)).toEqual([]);
+        return;
+      }
+      for (const f of ['etc/linkbal/rules', 'etc/network/if-up.d/linkbal', 'etc/network/if-down.d/linkbal']) {
+        const p = path.join(root, f);
+        // printable ASCII, tabs and newlines only
+        expect(read(p)).toMatch(/^[\x20-\x7e\t\n]*$/);
+        expect(sh(`sh -n '${p}'`).status).toBe(0);
+      }
+      const sc = sh(`shellcheck -s sh '${path.join(root, 'etc/linkbal/rules')}'`);
+      expect(sc.stdout).toBe('');
+    }), { numRuns: 60 });
+  });
+});
