@@ -64,5 +64,12 @@ lb_unload() {
 		done
 		echo COMMIT
 	done >"$_out"
-	iptables-restore -w --noflush <"$_out" && rm -f "$_out"
+	iptables-restore -w --noflush <"$_out" && rm -f "$_out" || return 1
+	# iptables-nft made its tables (raw, nat, mangle) on the first load; where nothing but
+	# empty built-in chains is left, take the table away too, as it was before linkbal.
+	case $(iptables -V) in *nf_tables*) ;; *) return 0 ;; esac
+	for _t in raw nat mangle; do
+		iptables -w -t "$_t" -S | grep -qv "^-P [A-Z]* ACCEPT$" || nft delete table ip "$_t" 2>/dev/null
+	done
+	return 0
 }

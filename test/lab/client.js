@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// linkbal lab client: run inside the lab host or lan namespace.
+//
+//   node client.js [--host 203.0.113.1] [--port 8080] [--count N] [--parallel P]
+//                  [--udp] [--hosts a,b,c] [--timeout MS]
+//     -> {"order":["10.1.1.2",...],"counts":{"10.1.1.2":n},"errors":k}
+//   node client.js --download BYTES [--count N] [--parallel P] [--host ...] [--port ...]
+//     -> {"seconds":s,"bytesBySource":{"10.1.0.2":b},"errors":k}
+//
+// Every TCP request is its own connection (no agent / keep-alive), every UDP
+// probe uses a fresh socket (new source port), so each one is a new conntrack
+// flow. "order" lists the answers in the order the connections were started.
+import http from 'node:http';
+import dgram from 'node:dgram';
+
+function parseArgs(argv) {
+  const o = { host: '203.0.113.1', port: null, count: 10, parallel: 1, udp: false, hosts: null, download: null, timeout: 5000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--host': o.host = val(); break;
+      case '--hosts': o.hosts = val().split(',').filter(Boolean); break;
+      case '--port': o.port = Number(val()); break;
+      case '--count': o.count = Number(val()); break;
+      case '--parallel': o.parallel = Math.max(1, Number(val())); break;
+      case '--udp': o.udp = true; break;
+      case '--download': o.download = Number(val()); break;
+      case '--timeout': o.timeout = Number(val()); break;
+      default: throw new Error(`unknown argument ${a}`);
+    }
+  }
+  if (o.port === null) o.port = o.udp ? 53 : 8080;
+  if (!o.hosts) o.hosts = [o.host];
+  return o;
+}
+
+function httpGet(host, port, path, timeout, sink) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path, agent: false, timeout, headers: { Connection: 'close' } }, (res) => {
+      const chunks = [];
+      let n = 0;
+      res.on('data', (c) => {
+        n += c.length;
+        if (!sink) chunks.push(c);
+      });
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+        return resolve({ body: sink ? '' : Buffer.concat(chunks).toString().trim(), bytes: n, client: String(res.headers['x-client'] || '') });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function udpProbe(host, port, timeout) {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error('udp timeout'));
+    }, Math.min(timeout, 2000));
+    sock.on('message', (msg) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(msg.toString().trim());
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      sock.close();
+      reject(e);
+    });
+    sock.send(Buffer.from('probe'), port, host);
+  });
+}
+
+// Run fn(i) for i in [0,count) with at most `parallel` in flight.
+async function pool(count, parallel, fn) {
+  const results = new Array(count);
+  let next = 0;
+  async function worker() {
+    while (next < count) {
+      const i = next++;
+      try {
+        results[i] = { ok: true, value: await fn(i) };
+      } catch (e) {
+        results[i] = { ok: false, error: String(e && e.message ? e.message : e) };
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+  return results;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const dest = (i) => o.hosts[i % o.hosts.length];
+  if (o.download !== null) {
+    const t0 = process.hrtime.bigint();
+    const res = await pool(o.count, o.parallel, (i) => httpGet(dest(i), o.port, `/bytes/${o.download}`, Math.max(o.timeout, 600000), true));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const bytesBySource = {};
+    let errors = 0;
+    for (const r of res) {
+      if (r.ok && r.value.bytes === o.download) bytesBySource[r.value.client] = (bytesBySource[r.value.client] || 0) + r.value.bytes;
+      else errors++;
+    }
+    process.stdout.write(JSON.stringify({ seconds, bytesBySource, errors }) + '\n');
+    return;
+  }
+  const res = await pool(o.count, o.parallel, (i) =>
+    o.udp ? udpProbe(dest(i), o.port, o.timeout) : httpGet(dest(i), o.port, '/', o.timeout, false).then((r) => r.body));
+  const order = [];
+  const counts = {};
+  const errorMessages = [];
+  for (const r of res) {
+    if (r.ok) {
+      order.push(r.value);
+      counts[r.value] = (counts[r.value] || 0) + 1;
+    } else {
+      errorMessages.push(r.error);
+    }
+  }
+  process.stdout.write(JSON.stringify({ order, counts, errors: errorMessages.length, errorMessages: [...new Set(errorMessages)] }) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`client.js: ${e && e.message ? e.message : e}\n`);
+  process.exit(2);
+});

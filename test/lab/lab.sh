@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# linkbal test lab: network namespaces simulating a host with several uplinks.
+# See test/lab/README.md for the topology and the mount isolation.
+#
+#   lab.sh create NAME [--uplinks N] [--rate wan0=40mbit,...] [--dhcp wanK]... [--lan] [--owner PID]
+#   lab.sh exec NAME CMD [ARGS...]        host ns + private mounts of the lab root
+#   lab.sh netexec NAME NS CMD [ARGS...]  NS = host|ispI|net|lan (no extra mounts)
+#   lab.sh root NAME                      print the lab root dir
+#   lab.sh destroy NAME                   idempotent
+#   lab.sh gc                             destroy labs whose owner/creator died
+#   lab.sh list
+set -Eeuo pipefail
+
+LAB_BASE=${LINKBAL_LAB_BASE:-/tmp/linkbal-lab}
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+HERE=$(dirname "$SELF")
+NODE=${NODE:-node}
+
+die() {
+	echo "lab.sh: $*" >&2
+	exit 1
+}
+
+usage() {
+	sed -n '2,12s/^# \{0,1\}//p' "$SELF" >&2
+	exit 2
+}
+
+check_name() {
+	[[ ${1:-} =~ ^[a-z0-9]{1,8}$ ]] || die "invalid lab name '${1:-}' (want [a-z0-9]{1,8})"
+}
+
+need_root() {
+	[[ $(id -u) -eq 0 ]] || die "must run as root"
+}
+
+need_bins() {
+	local b missing=()
+	for b in "$@"; do
+		command -v "$b" >/dev/null 2>&1 || missing+=("$b")
+	done
+	((${#missing[@]} == 0)) || die "missing binaries: ${missing[*]}"
+}
+
+# Namespaces that belong to lab NAME (whatever exists right now).
+lab_namespaces() {
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^lb-$1-(host|isp[0-9]+|net|lan)\$" || true
+}
+
+# "PID STARTTIME" of a live process, empty if dead.
+proc_id() {
+	local pid=$1 stat
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	# shellcheck disable=SC2086
+	set -- $stat
+	echo "$pid ${20}"
+}
+
+running() { # PID... -> true if any of them is alive and not a zombie
+	local pid st
+	for pid in "$@"; do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		st=${st##*) }
+		[[ ${st:0:1} == Z ]] || return 0
+	done
+	return 1
+}
+
+alive() { # "PID STARTTIME" still the same process?
+	local rec=$1
+	[[ -n $rec ]] || return 1
+	[[ $(proc_id "${rec%% *}") == "$rec" ]]
+}
+
+valid_uplink() { # wanI N -> is wanI one of wan0..wan{N-1}?
+	[[ $1 =~ ^wan(0|[1-9][0-9]?)$ ]] || return 1
+	((BASH_REMATCH[1] < $2))
+}
+
+nsysctl() { # NS KEY VALUE  (writes /proc/sys inside NS)
+	ip netns exec "$1" sysctl -qw "$2=$3"
+}
+
+# ------------------------------------------------------------------ destroy
+destroy_lab() {
+	local name=$1 ns pid pids=() state="$LAB_BASE/$1" i
+	for ns in $(lab_namespaces "$name"); do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			[[ $pid == "$$" ]] || pids+=("$pid")
+		done
+	done
+	if ((${#pids[@]})); then
+		kill -TERM "${pids[@]}" 2>/dev/null || true
+		for ((i = 0; i < 20; i++)); do
+			running "${pids[@]}" || break
+			sleep 0.1
+		done
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+	fi
+	for ns in $(lab_namespaces "$name"); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	# the state dir path is built from a validated name, never empty
+	if [[ -d $state ]]; then
+		rm -rf --one-file-system -- "$state"
+	fi
+	return 0
+}
+
+cmd_destroy() {
+	[[ $# -eq 1 ]] || usage
+	check_name "$1"
+	need_root
+	destroy_lab "$1"
+}
+
+cmd_gc() {
+	need_root
+	local d name known=" "
+	if [[ -d $LAB_BASE ]]; then
+		for d in "$LAB_BASE"/*/; do
+			[[ -d $d ]] || continue
+			name=$(basename "$d")
+			[[ $name =~ ^[a-z0-9]{1,8}$ ]] || continue
+			known+="$name "
+			if [[ -e $d/ready ]]; then
+				alive "$(cat "$d/owner" 2>/dev/null)" && continue
+			elif [[ ! -s $d/creator ]]; then
+				# just claimed by a create that has not written its pid yet
+				[[ -n $(find "$d" -maxdepth 0 -mmin -1) ]] && continue
+			else
+				alive "$(cat "$d/creator" 2>/dev/null)" && continue
+			fi
+			destroy_lab "$name"
+		done
+	fi
+	# namespaces without a state dir (killed before the state dir existed / removed)
+	for name in $(ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^lb-([a-z0-9]{1,8})-(host|isp[0-9]+|net|lan)$/\1/p' | sort -u); do
+		[[ $known == *" $name "* ]] || destroy_lab "$name"
+	done
+}
+
+cmd_list() {
+	local d
+	[[ -d $LAB_BASE ]] || return 0
+	for d in "$LAB_BASE"/*/; do
+		[[ -d $d ]] && basename "$d"
+	done
+	return 0
+}
+
+# ------------------------------------------------------------------ create
+CREATE_NAME=
+CREATE_DONE=0
+
+create_cleanup() {
+	local rc=$?
+	if [[ -n $CREATE_NAME && $CREATE_DONE -ne 1 ]]; then
+		trap - ERR
+		echo "lab.sh: create '$CREATE_NAME' failed (rc=$rc), tearing down" >&2
+		destroy_lab "$CREATE_NAME"
+	fi
+}
+
+write_root() { # ROOT UPLINKS DHCP_LIST
+	local root=$1 n=$2 dhcp=" $3 " i
+	mkdir -p "$root"/etc/network/{if-up.d,if-down.d,if-pre-up.d,if-post-down.d,interfaces.d} \
+		"$root"/etc/linkbal \
+		"$root"/etc/dhcp/{dhclient-enter-hooks.d,dhclient-exit-hooks.d} \
+		"$root"/run/{network,lock} \
+		"$root"/var/lib/dhcp
+	: >"$root/etc/resolv.conf"
+	# private copy so that rt_tables(.d) edits stay inside the lab
+	cp -a /etc/iproute2 "$root/etc/iproute2" 2>/dev/null || mkdir -p "$root/etc/iproute2/rt_tables.d"
+	cat >"$root/etc/dhcp/dhclient.conf" <<-'EOF'
+		# linkbal lab dhclient.conf
+		request subnet-mask, broadcast-address, time-offset, routers, interface-mtu;
+	EOF
+	{
+		echo "# generated by linkbal lab.sh -- nothing is brought up automatically"
+		echo "iface lo inet loopback"
+		for ((i = 0; i < n; i++)); do
+			echo
+			if [[ $dhcp == *" wan$i "* ]]; then
+				echo "iface wan$i inet dhcp"
+			else
+				echo "iface wan$i inet static"
+				echo "	address 10.1.$i.2/24"
+				if ((i == 0)); then echo "	gateway 10.1.0.1"; fi
+			fi
+		done
+	} >"$root/etc/network/interfaces"
+}
+
+start_dnsmasq() { # NAME STATE INDEX
+	local isp="lb-$1-isp$3" s=$2 k=$3
+	ip netns exec "$isp" dnsmasq \
+		--conf-file=/dev/null --port=0 --user=root --group=root \
+		--interface=tohost --bind-interfaces --dhcp-authoritative \
+		--dhcp-range="10.1.$k.50,10.1.$k.60,255.255.255.0,10m" \
+		--dhcp-option=option:router,"10.1.$k.1" \
+		--dhcp-leasefile="$s/dnsmasq-isp$k.leases" \
+		--pid-file="$s/dnsmasq-isp$k.pid" \
+		--log-facility="$s/dnsmasq-isp$k.log" --log-dhcp \
+		</dev/null >>"$s/dnsmasq-isp$k.out" 2>&1 ||
+		die "dnsmasq failed in $isp: $(cat "$s/dnsmasq-isp$k.out" "$s/dnsmasq-isp$k.log" 2>/dev/null)"
+}
+
+start_server() { # NAME STATE
+	local net="lb-$1-net" s=$2 i
+	setsid ip netns exec "$net" "$NODE" "$HERE/server.js" \
+		--log "$s/server.log" --ready "$s/server.ready" \
+		</dev/null >"$s/server.out" 2>&1 &
+	echo $! >"$s/server.pid"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $s/server.ready ]] && return 0
+		kill -0 "$(cat "$s/server.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "server.js did not start: $(cat "$s/server.out" 2>/dev/null)"
+}
+
+cmd_create() {
+	local name=${1:-}
+	[[ $# -ge 1 ]] || usage
+	shift
+	check_name "$name"
+	local uplinks=3 rate="" dhcp=() lan=0 owner=$PPID
+	while (($#)); do
+		case $1 in
+		--uplinks) uplinks=${2:-}; shift 2 || usage ;;
+		--rate) rate=${2:-}; shift 2 || usage ;;
+		--dhcp) dhcp+=("${2:-}"); shift 2 || usage ;;
+		--lan) lan=1; shift ;;
+		--owner) owner=${2:-}; shift 2 || usage ;;
+		*) die "create: unknown option '$1'" ;;
+		esac
+	done
+	if ! [[ $uplinks =~ ^[1-9][0-9]?$ ]] || ((uplinks > 32)); then
+		die "--uplinks must be 1..32"
+	fi
+	[[ $owner =~ ^[0-9]+$ ]] || die "--owner must be a pid"
+	local d spec k r
+	for d in "${dhcp[@]}"; do
+		valid_uplink "$d" "$uplinks" || die "--dhcp: no such uplink '$d'"
+	done
+	declare -A rates=()
+	if [[ -n $rate ]]; then
+		IFS=, read -ra spec <<<"$rate"
+		for r in "${spec[@]}"; do
+			k=${r%%=*}
+			[[ $r == *=* ]] || die "--rate: bad entry '$r'"
+			valid_uplink "$k" "$uplinks" || die "--rate: no such uplink '$k'"
+			[[ ${r#*=} =~ ^[0-9.]+[kmgKMG]?(bit|bps)$ ]] || die "--rate: bad rate '${r#*=}'"
+			rates[$k]=${r#*=}
+		done
+	fi
+	need_root
+	need_bins ip tc unshare setsid sysctl "$NODE" dnsmasq
+	[[ -d /var/lib/dhcp ]] || die "/var/lib/dhcp missing on this system (needed as mountpoint)"
+
+	local state="$LAB_BASE/$name" root h net isp i
+	mkdir -p "$LAB_BASE"
+	chmod 0755 "$LAB_BASE"
+	if ! mkdir "$state" 2>/dev/null; then
+		echo "lab.sh: lab '$name' already exists ($state); use 'lab.sh destroy $name' or 'lab.sh gc'" >&2
+		exit 17
+	fi
+	if [[ -n $(lab_namespaces "$name") ]]; then
+		rmdir "$state"
+		echo "lab.sh: namespaces lb-$name-* already exist; use 'lab.sh destroy $name' or 'lab.sh gc'" >&2
+		exit 17
+	fi
+	CREATE_NAME=$name
+	trap create_cleanup EXIT
+	trap 'echo "lab.sh: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+
+	proc_id $$ >"$state/creator"
+	proc_id "$owner" >"$state/owner"
+	printf '%s\n' "uplinks=$uplinks" "dhcp=${dhcp[*]}" "lan=$lan" "rate=$rate" >"$state/config"
+	mkdir -p "$state/mnt"
+	root="$state/root"
+	write_root "$root" "$uplinks" "${dhcp[*]}"
+
+	h="lb-$name-host"
+	net="lb-$name-net"
+	ip netns add "$h"
+	ip netns add "$net"
+	ip -n "$h" link set lo up
+	ip -n "$net" link set lo up
+	for i in 1 2 3; do
+		ip -n "$net" addr add "203.0.113.$i/32" dev lo
+	done
+
+	for ((i = 0; i < uplinks; i++)); do
+		isp="lb-$name-isp$i"
+		ip netns add "$isp"
+		ip -n "$isp" link set lo up
+		nsysctl "$isp" net.ipv4.ip_forward 1
+		# strict reverse path filter = ISP anti-spoofing: a packet with a
+		# source address of another uplink sent through this ISP is dropped
+		nsysctl "$isp" net.ipv4.conf.all.rp_filter 1
+		nsysctl "$isp" net.ipv4.conf.default.rp_filter 1
+		# host <-> ISP i (host side left down and unaddressed: ifupdown does it)
+		ip -n "$h" link add "wan$i" type veth peer name tohost netns "$isp"
+		ip -n "$isp" addr add "10.1.$i.1/24" dev tohost
+		ip -n "$isp" link set tohost up
+		# ISP i <-> net
+		ip -n "$isp" link add tonet type veth peer name "isp$i" netns "$net"
+		ip -n "$isp" addr add "10.2.$i.2/24" dev tonet
+		ip -n "$isp" link set tonet up
+		ip -n "$isp" route add default via "10.2.$i.1"
+		ip -n "$net" addr add "10.2.$i.1/24" dev "isp$i"
+		ip -n "$net" link set "isp$i" up
+		ip -n "$net" route add "10.1.$i.0/24" via "10.2.$i.2"
+		if [[ -n ${rates[wan$i]:-} ]]; then
+			# download direction only (ISP -> host)
+			tc -n "$isp" qdisc add dev tohost root tbf rate "${rates[wan$i]}" burst 64kb latency 100ms
+		fi
+	done
+
+	if ((lan)); then
+		local lanns="lb-$name-lan"
+		ip netns add "$lanns"
+		ip -n "$lanns" link set lo up
+		ip -n "$h" link add lan0 type veth peer name eth0 netns "$lanns"
+		ip -n "$h" addr add 10.3.0.1/24 dev lan0
+		ip -n "$h" link set lan0 up
+		ip -n "$lanns" addr add 10.3.0.2/24 dev eth0
+		ip -n "$lanns" link set eth0 up
+		ip -n "$lanns" route add default via 10.3.0.1
+		nsysctl "$h" net.ipv4.ip_forward 1
+	fi
+
+	for d in "${dhcp[@]}"; do
+		start_dnsmasq "$name" "$state" "${d#wan}"
+	done
+	start_server "$name" "$state"
+
+	: >"$state/ready"
+	CREATE_DONE=1
+}
+
+# ------------------------------------------------------------------ exec
+lab_state() { # NAME -> state dir, dies if the lab does not exist
+	check_name "$1"
+	local s="$LAB_BASE/$1"
+	[[ -d $s/root && -e $s/ready ]] || die "no such lab '$1' (or not fully created)"
+	echo "$s"
+}
+
+cmd_exec() {
+	[[ $# -ge 2 ]] || usage
+	local name=$1 state
+	need_root
+	state=$(lab_state "$name")
+	shift
+	exec ip netns exec "lb-$name-host" unshare -m --propagation private "$BASH" "$SELF" _enter "$state" "$@"
+}
+
+# Runs inside the host netns in a fresh private mount namespace.
+cmd_enter() {
+	local state=$1 root e t want have
+	shift
+	root="$state/root"
+	# /etc becomes an overlay (lower: real /etc, upper: a tmpfs private to
+	# this mount ns), so mountpoints like /etc/linkbal can be created without
+	# touching the real /etc. Every top-level entry of $root/etc is then
+	# bind-mounted over /etc/<entry>; those are the persistent lab files.
+	# -n: no utab bookkeeping; /run first so libmount never writes the real /run
+	mount -n --bind "$root/run" /run
+	mount -n -t tmpfs -o mode=0755,size=16m lab-etc "$state/mnt"
+	mkdir "$state/mnt/upper" "$state/mnt/work"
+	mount -n -t overlay lab-etc -o "lowerdir=/etc,upperdir=$state/mnt/upper,workdir=$state/mnt/work" /etc
+	[[ $(stat -f -c %T /etc) == overlayfs ]] || die "overlay on /etc failed"
+	shopt -s nullglob
+	for e in "$root"/etc/*; do
+		t="/etc/${e##*/}"
+		want=f
+		[[ -d $e ]] && want=d
+		have=
+		if [[ -L $t ]]; then have=l; elif [[ -d $t ]]; then have=d; elif [[ -e $t ]]; then have=f; fi
+		if [[ -n $have && $have != "$want" ]]; then
+			rm -rf -- "$t" # /etc is the overlay: this only writes whiteouts to the tmpfs upper
+		fi
+		if [[ -d $e ]]; then
+			mkdir -p "$t"
+		else
+			[[ -e $t ]] || : >"$t"
+		fi
+		mount -n --bind "$e" "$t"
+	done
+	mount -n --bind "$root/var/lib/dhcp" /var/lib/dhcp
+	exec "$@"
+}
+
+cmd_netexec() {
+	[[ $# -ge 3 ]] || usage
+	local name=$1 ns=$2
+	shift 2
+	need_root
+	lab_state "$name" >/dev/null
+	[[ $ns =~ ^(host|isp[0-9]+|net|lan)$ ]] || die "bad namespace '$ns' (host|ispN|net|lan)"
+	exec ip netns exec "lb-$name-$ns" "$@"
+}
+
+cmd_root() {
+	[[ $# -eq 1 ]] || usage
+	echo "$(lab_state "$1")/root"
+}
+
+main() {
+	local cmd=${1:-}
+	[[ $# -ge 1 ]] && shift
+	case $cmd in
+	create) cmd_create "$@" ;;
+	exec) cmd_exec "$@" ;;
+	_enter) cmd_enter "$@" ;;
+	netexec) cmd_netexec "$@" ;;
+	root) cmd_root "$@" ;;
+	destroy) cmd_destroy "$@" ;;
+	gc) cmd_gc ;;
+	list) cmd_list ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"

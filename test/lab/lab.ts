@@ -1,0 +1,288 @@
+// TypeScript wrapper around test/lab/lab.sh for vitest (needs root).
+//
+//   const lab = Lab.create({ uplinks: 3, dhcp: ['wan2'], lan: true });
+//   try {
+//     // render linkbal into lab.root, then:
+//     lab.ifup('wan0'); lab.ifup('wan1');
+//     const r = lab.connections(30);          // r.counts = { wan0: 20, wan1: 10 }
+//   } finally { lab.destroy(); }
+//
+// See README.md for the topology.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const LAB_SH = path.join(HERE, 'lab.sh');
+const CLIENT_JS = path.join(HERE, 'client.js');
+const LAB_BASE = process.env.LINKBAL_LAB_BASE ?? '/tmp/linkbal-lab';
+const REQUIRED_BINARIES = ['bash', 'ip', 'tc', 'unshare', 'setsid', 'sysctl', 'ifup', 'ifdown', 'dnsmasq', 'dhclient'];
+const EXIT_EXISTS = 17;
+
+export interface LabOptions {
+  /** number of uplinks wan0..wan{N-1} (default 3) */
+  uplinks?: number;
+  /** download shaping per uplink, e.g. { wan0: '40mbit', wan1: '20mbit' } */
+  rate?: Record<string, string>;
+  /** uplinks configured as `inet dhcp` (served by dnsmasq in the ISP ns) */
+  dhcp?: string[];
+  /** add the lb-NAME-lan namespace (client 10.3.0.2 behind host lan0 10.3.0.1) */
+  lan?: boolean;
+}
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  /** default 120 s */
+  timeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+export interface ConnectionOptions {
+  /** default 8080 (TCP) / 53 (UDP) */
+  port?: number;
+  udp?: boolean;
+  /** run the client in the lan namespace (needs { lan: true }) */
+  fromLan?: boolean;
+  /** destinations to cycle through, default ['203.0.113.1'] */
+  hosts?: string[];
+  /** connections in flight at once (default 1 = sequential) */
+  parallel?: number;
+}
+
+export interface ConnectionResult {
+  /** uplink per connection, in start order (`wanI`; unknown addresses kept as-is) */
+  order: string[];
+  counts: Record<string, number>;
+  errors: number;
+  errorMessages: string[];
+}
+
+export interface DownloadResult {
+  seconds: number;
+  /** bytes per uplink name */
+  bytesByUplink: Record<string, number>;
+  errors: number;
+}
+
+export interface ServerLogEntry {
+  proto: 'tcp' | 'udp';
+  port: number;
+  /** client address as seen by the server (10.1.I.x = uplink wanI) */
+  remote: string;
+  kind: 'http' | 'udp' | 'ftp-control' | 'ftp-data';
+  t: number;
+}
+
+/** Map an address seen by the server to the uplink it came through. */
+export function uplinkOf(addr: string): string {
+  const m = /^10\.1\.(\d+)\.\d+$/.exec(addr);
+  return m ? `wan${m[1]}` : addr;
+}
+
+function childEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
+  const p = process.env.PATH ?? '';
+  return {
+    ...process.env,
+    PATH: `${p}:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin`,
+    NODE: process.execPath,
+    ...extra,
+  };
+}
+
+function run(cmd: string, args: string[], opts: RunOptions = {}): RunResult {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 120_000,
+    env: childEnv(opts.env),
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
+  return { status: r.status ?? 128 + 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function preflight(): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error('linkbal lab: must run as root (network namespaces, mounts)');
+  }
+  const missing = REQUIRED_BINARIES.filter((b) => run('sh', ['-c', 'command -v "$1"', 'sh', b]).status !== 0);
+  if (missing.length) throw new Error(`linkbal lab: missing binaries: ${missing.join(', ')}`);
+}
+
+let counter = 0;
+let gcDone = false;
+const liveLabs = new Set<Lab>();
+
+// Best-effort cleanup of labs a test forgot to destroy: at process exit and on
+// SIGTERM/SIGINT/SIGHUP (vitest stops its fork workers with SIGTERM, then
+// SIGKILL after 1 s). Whatever survives is removed by the next `lab.sh gc`.
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+function destroyAll(): void {
+  for (const lab of [...liveLabs]) {
+    try {
+      lab.destroy();
+    } catch {
+      // best effort
+    }
+  }
+}
+function onSignal(sig: NodeJS.Signals): void {
+  destroyAll();
+  untrackAll();
+  process.kill(process.pid, sig); // re-raise with the default action
+}
+function trackLab(lab: Lab): void {
+  if (liveLabs.size === 0) {
+    process.on('exit', destroyAll);
+    for (const s of SIGNALS) process.on(s, onSignal);
+  }
+  liveLabs.add(lab);
+}
+function untrackLab(lab: Lab): void {
+  liveLabs.delete(lab);
+  if (liveLabs.size === 0) untrackAll();
+}
+function untrackAll(): void {
+  liveLabs.clear();
+  process.removeListener('exit', destroyAll);
+  for (const s of SIGNALS) process.removeListener(s, onSignal);
+}
+
+function parseJson<T>(what: string, r: RunResult): T {
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(`${what} failed (status ${r.status}): ${r.stderr || r.stdout}`);
+  }
+}
+
+export class Lab {
+  readonly name: string;
+  /** state dir: server.log, dnsmasq logs, ... */
+  readonly state: string;
+  /** lab root: etc/network, etc/linkbal, etc/dhcp, etc/iproute2, etc/resolv.conf, run/, var/lib/dhcp/ */
+  readonly root: string;
+  readonly options: Readonly<LabOptions>;
+  private destroyed = false;
+
+  private constructor(name: string, options: LabOptions) {
+    this.name = name;
+    this.state = path.join(LAB_BASE, name);
+    this.root = path.join(this.state, 'root');
+    this.options = options;
+  }
+
+  static create(opts: LabOptions = {}): Lab {
+    preflight();
+    if (!gcDone) {
+      // clean up labs left behind by killed test runs (owner process dead)
+      gcDone = true;
+      run('bash', [LAB_SH, 'gc']);
+    }
+    const args: string[] = [];
+    if (opts.uplinks !== undefined) args.push('--uplinks', String(opts.uplinks));
+    const rate = Object.entries(opts.rate ?? {}).map(([k, v]) => `${k}=${v}`);
+    if (rate.length) args.push('--rate', rate.join(','));
+    for (const d of opts.dhcp ?? []) args.push('--dhcp', d);
+    if (opts.lan) args.push('--lan');
+    args.push('--owner', String(process.pid));
+    for (let attempt = 0; attempt < 50; attempt++) {
+      // [a-z0-9]{1,8}: 4 chars pid, 1 char worker thread, counter
+      const name = (process.pid % 36 ** 4).toString(36) + (threadId % 36).toString(36) + (counter++).toString(36);
+      if (name.length > 8) throw new Error('linkbal lab: ran out of lab names');
+      const r = run('bash', [LAB_SH, 'create', name, ...args]);
+      if (r.status === EXIT_EXISTS) continue;
+      if (r.status !== 0) throw new Error(`lab.sh create ${name} failed (status ${r.status}):\n${r.stderr}`);
+      const lab = new Lab(name, { ...opts });
+      trackLab(lab);
+      return lab;
+    }
+    throw new Error('linkbal lab: could not find a free lab name');
+  }
+
+  /** Run in the host namespace with the lab root mounted over /etc/network, /run, ... */
+  exec(cmd: string[], opts?: RunOptions): RunResult {
+    return run('bash', [LAB_SH, 'exec', this.name, ...cmd], opts);
+  }
+
+  /** Like exec() but throws (with stderr) on a non-zero exit status. */
+  execOk(cmd: string[], opts?: RunOptions): RunResult {
+    const r = this.exec(cmd, opts);
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed in lab ${this.name} (status ${r.status}):\n${r.stderr}${r.stdout}`);
+    return r;
+  }
+
+  /** Run in another lab namespace: 'host' (no mounts), 'ispN', 'net', 'lan'. */
+  netexec(ns: string, cmd: string[], opts?: RunOptions): RunResult {
+    return run('bash', [LAB_SH, 'netexec', this.name, ns, ...cmd], opts);
+  }
+
+  ifup(iface: string): RunResult {
+    return this.execOk(['ifup', iface]);
+  }
+
+  ifdown(iface: string): RunResult {
+    return this.execOk(['ifdown', iface]);
+  }
+
+  /** Open n connections (TCP GET / or UDP probes) to the lab server and report the uplink each one used. */
+  connections(n: number, opts: ConnectionOptions = {}): ConnectionResult {
+    const args = [process.execPath, CLIENT_JS, '--count', String(n)];
+    if (opts.port !== undefined) args.push('--port', String(opts.port));
+    if (opts.udp) args.push('--udp');
+    if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
+    if (opts.parallel !== undefined) args.push('--parallel', String(opts.parallel));
+    const r = opts.fromLan ? this.netexec('lan', args) : this.exec(args);
+    const raw = parseJson<{ order: string[]; errors: number; errorMessages?: string[] }>('client.js', r);
+    const order = raw.order.map(uplinkOf);
+    const counts: Record<string, number> = {};
+    for (const u of order) counts[u] = (counts[u] ?? 0) + 1;
+    return { order, counts, errors: raw.errors, errorMessages: raw.errorMessages ?? [] };
+  }
+
+  /** Download /bytes/<bytes> `count` times, `parallel` at a time (for benchmarks). */
+  download(bytes: number, count: number, parallel: number, opts: { fromLan?: boolean; port?: number; hosts?: string[] } = {}): DownloadResult {
+    const args = [process.execPath, CLIENT_JS, '--download', String(bytes), '--count', String(count), '--parallel', String(parallel)];
+    if (opts.port !== undefined) args.push('--port', String(opts.port));
+    if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
+    const runOpts = { timeoutMs: 900_000 };
+    const r = opts.fromLan ? this.netexec('lan', args, runOpts) : this.exec(args, runOpts);
+    const raw = parseJson<{ seconds: number; bytesBySource: Record<string, number>; errors: number }>('client.js --download', r);
+    const bytesByUplink: Record<string, number> = {};
+    for (const [addr, b] of Object.entries(raw.bytesBySource)) bytesByUplink[uplinkOf(addr)] = (bytesByUplink[uplinkOf(addr)] ?? 0) + b;
+    return { seconds: raw.seconds, bytesByUplink, errors: raw.errors };
+  }
+
+  /** Every flow the server accepted so far (one entry per TCP connection / UDP datagram). */
+  serverLog(): ServerLogEntry[] {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(this.state, 'server.log'), 'utf8');
+    } catch {
+      return [];
+    }
+    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ServerLogEntry);
+  }
+
+  clearServerLog(): void {
+    fs.writeFileSync(path.join(this.state, 'server.log'), '');
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    const r = run('bash', [LAB_SH, 'destroy', this.name]);
+    if (r.status !== 0) throw new Error(`lab.sh destroy ${this.name} failed:\n${r.stderr}`);
+    this.destroyed = true;
+    untrackLab(this);
+  }
+}
