@@ -219,38 +219,47 @@ lb_stop() {
 	rm -f "$RUN/ruleset" "$RUN/ruleset.new"
 }
 
-# lb_status: per link, state, gateway, weight, target share, and what it carries now.
+# lb_status: per link, state, gateway, weight, target share, and the connections conntrack
+# holds for it now with their bytes (both directions), with a bar of its share of the bytes.
 lb_status() {
+	echo "linkbal: backend $BACKEND, mode $MODE, rules $([ -f "$RUN/ruleset" ] && echo loaded || echo 'not loaded')"
 	# shellcheck disable=SC2046
 	set -- $(lb_participants)
 	_sum=0
 	for _p; do _sum=$((_sum + ${_p#*:})); done
-	if [ -r /proc/net/nf_conntrack ]; then _ct=$(cat /proc/net/nf_conntrack)
-	else _ct=$(conntrack -L -o extended 2>/dev/null); fi
-	echo "linkbal: backend $BACKEND, mode $MODE, $( [ -f "$RUN/ruleset" ] && echo loaded || echo 'not loaded')"
-	printf '%-15s %-5s %-15s %6s %6s %7s %10s\n' link state gateway weight share conns bytes
 	{
-		echo "default - main-table $DEFAULT_WEIGHT 1"
+		echo "default up main-table $DEFAULT_WEIGHT 1 $_sum"
 		while read -r _if _gw _w _m _t; do
 			[ -n "$_if" ] || continue
-			[ -f "$RUN/up/$_if" ] && read -r _gw _rest <"$RUN/up/$_if"
-			echo "$_if $_gw $_gw $_w $_m"
-		done <<EOF
+			if [ -f "$RUN/up/$_if" ]; then
+				read -r _gw _rest <"$RUN/up/$_if"
+				echo "$_if up $_gw $_w $_m $_sum"
+			else
+				echo "$_if down $_gw $_w $_m 0"
+			fi
+		done <<LINKS
 $LINKS
-EOF
-	} | while read -r _if _gw _shown _w _m; do
-		_state=down
-		if [ "$_if" = default ] || [ -f "$RUN/up/$_if" ]; then _state=up; fi
-		_share=-
-		[ "$_state" = up ] && [ "$_sum" -gt 0 ] && _share="$((_w * 100 / _sum))%"
-		[ "$_if" = default ] && [ "$_w" -eq 0 ] && _share=-
-		printf '%s\n' "$_ct" | awk -v m="mark=$_m" -v n="$_if" -v s="$_state" -v g="$_shown" \
-			-v w="$_w" -v sh="$_share" '
-			{ for (i = 1; i <= NF; i++) if ($i == m) { c++; f = 0
-				for (j = 1; j <= NF; j++) if ($j ~ /^bytes=/) { split($j, b, "="); if (f++ < 2) by += b[2] } } }
-			END { bar = ""; for (i = 0; i < c && i < 40; i++) bar = bar "#"
-				printf "%-15s %-5s %-15s %6s %6s %7d %10d %s\n", n, s, g, w, sh, c, by, bar }'
-	done
+LINKS
+		echo --
+		if [ -r /proc/net/nf_conntrack ]; then cat /proc/net/nf_conntrack; else conntrack -L -o extended 2>/dev/null; fi
+	} | awk '
+		$1 == "--" { ct = 1; next }
+		!ct { n++; name[n] = $1; state[n] = $2; gw[n] = $3; w[n] = $4; mark[n] = $5
+			share[n] = ($6 > 0 && $4 > 0) ? int($4 * 100 / $6) "%" : "-"; next }
+		{ m = ""; b = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^mark=/) m = substr($i, 6)
+				if ($i ~ /^bytes=/) b += substr($i, 7)
+			}
+			conns[m]++; bytes[m] += b; total += b }
+		END {
+			printf "%-15s %-5s %-15s %6s %5s %7s %12s\n", "link", "state", "gateway", "weight", "share", "conns", "bytes"
+			for (i = 1; i <= n; i++) {
+				k = mark[i]; bar = ""
+				for (j = 0; total > 0 && j < 30 * bytes[k] / total; j++) bar = bar "#"
+				printf "%-15s %-5s %-15s %6s %5s %7d %12d %s\n", name[i], state[i], gw[i], w[i], share[i], conns[k], bytes[k], bar
+			}
+		}'
 }
 
 lb_main() {
