@@ -17,7 +17,7 @@ deps:
 	sh scripts/deps.sh
 
 lint: build
-	shellcheck -s sh templates/lib/*.sh scripts/*.sh
+	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postrm
 	shellcheck test/lab/lab.sh
 
 test: build
@@ -30,6 +30,9 @@ demo: deps build
 
 bench: deps build
 	bash bench/run.sh
+
+deb: node_modules/.package-lock.json
+	sh scripts/build-deb.sh dist
 
 clean:
 	rm -rf dist node_modules test/golden/*/actual
