@@ -9,6 +9,7 @@ import type { Backend } from './model.js';
 import { render } from './render.js';
 import { changed, describe, plan, write } from './output.js';
 import { VERSION } from './version.js';
+import { DebError, buildEpoch, buildSitePackage, maintainer } from './deb.js';
 
 export interface Io {
   stdout(text: string): void;
@@ -51,6 +52,8 @@ function program(io: Io, cli: Settings) {
   });
   cmd.option('--root <DIR>', 'where the files go', '/');
   cmd.option('--dry-run', 'show what would be written (new files whole, changes as a diff), write nothing');
+  cmd.addOption(new Option('--deb <FILE>', 'write no files: build the Debian package linkbal-site holding them, for a router without Node.js')
+    .conflicts(['root', 'dryRun']));
   cmd.option('--config <FILE>', 'read settings from FILE (as saved in /etc/linkbal/linkbal.conf); flags override it');
   return cmd;
 }
@@ -64,7 +67,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-  const opts = cmd.opts<{ root: string; dryRun?: boolean; config?: string }>();
+  const opts = cmd.opts<{ root: string; dryRun?: boolean; config?: string; deb?: string }>();
   const problems: Problem[] = [];
 
   let settings = cli;
@@ -79,7 +82,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   let isDir = false;
   try { isDir = statSync(opts.root).isDirectory(); } catch { /* reported below */ }
-  if (!isDir) problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
+  if (!isDir && opts.deb === undefined) problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
+
+  const epoch = buildEpoch(process.env);
+  if (opts.deb !== undefined && epoch === undefined) {
+    problems.push({ where: 'SOURCE_DATE_EPOCH', message: `${show(process.env.SOURCE_DATE_EPOCH ?? '')} is not seconds since 1970` });
+  }
 
   const result = validate(settings, io.autoBackend);
   if (!result.ok) problems.push(...result.problems);
@@ -87,6 +95,21 @@ export async function run(argv: string[], io: Io): Promise<number> {
     for (const p of problems) io.stderr(`linkbal-gen: ${p.where}: ${p.message}\n`);
     io.stderr('linkbal-gen: nothing written; see linkbal-gen --help\n');
     return 2;
+  }
+
+  if (opts.deb !== undefined) {
+    try {
+      const version = buildSitePackage(opts.deb, {
+        plan: result.plan, files: render(result.plan), epoch: epoch as number, maintainer: maintainer(process.env),
+      });
+      io.stdout(`wrote ${opts.deb}: linkbal-site ${version}\n` +
+        `On the router: apt install ./${opts.deb.replace(/^.*\//, '')}   (it runs /etc/linkbal/rules restart)\n`);
+      return 0;
+    } catch (e) {
+      if (!(e instanceof DebError)) throw e;
+      io.stderr(`linkbal-gen: ${e.message}; nothing written\n`);
+      return 1;
+    }
   }
 
   const changes = await plan(opts.root, render(result.plan));

@@ -1,0 +1,268 @@
+// The site package: `linkbal-gen ... --deb FILE` packs the rendered files into a Debian
+// package, linkbal-site, for a router without Node.js. Staged in a temporary directory and
+// built with `dpkg-deb --root-owner-group --build`, reproducibly for a given time stamp.
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import os from 'node:os';
+import path from 'node:path';
+import type { Plan } from './model.js';
+import type { RenderedFile } from './render.js';
+import { VERSION } from './version.js';
+
+export const SITE_PACKAGE = 'linkbal-site';
+const DEFAULT_MAINTAINER = 'linkbal-gen <linkbal-site@site.invalid>';
+
+/** A failure that is the workstation's, not the input's: exit 1. */
+export class DebError extends Error {}
+
+export interface SiteOptions {
+  plan: Plan;
+  files: RenderedFile[];
+  /** seconds since the epoch: the version, the changelog date and every mtime */
+  epoch: number;
+  /** "Name <address>" */
+  maintainer: string;
+}
+
+/** The time stamp from SOURCE_DATE_EPOCH (digits only), else now; undefined if it is malformed. */
+export function buildEpoch(env: Readonly<Record<string, string | undefined>>, now = Date.now()): number | undefined {
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde === undefined || sde === '') return Math.floor(now / 1000);
+  return /^\d{1,12}$/.test(sde) ? Number(sde) : undefined;
+}
+
+/** DEBFULLNAME <DEBEMAIL> as dch uses them, else a fixed placeholder in RFC 2606's .invalid (same bytes everywhere). */
+export function maintainer(env: Readonly<Record<string, string | undefined>>): string {
+  const name = env.DEBFULLNAME?.trim();
+  const mail = env.DEBEMAIL?.trim();
+  const clean = (s: string) => /^[^<>\n,]+$/.test(s);
+  if (mail && clean(mail) && /^\S+@\S+$/.test(mail)) return `${name && clean(name) ? name : 'linkbal-gen'} <${mail}>`;
+  return DEFAULT_MAINTAINER;
+}
+
+/** TIMESTAMP+VERSION: a package built later sorts higher, whatever linkbal version built it
+ *  (so a router can take a package from a workstation with an older linkbal). */
+export function siteVersion(epoch: number): string {
+  const stamp = new Date(epoch * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${stamp}+${VERSION}`;
+}
+
+export function siteDepends(plan: Plan): string {
+  const deps = ['iproute2', plan.backend, 'ifupdown | ifupdown2'];
+  if (plan.flushOnDown) deps.push('conntrack');
+  return deps.join(', ');
+}
+
+function summary(plan: Plan): string {
+  const links = plan.links.map((l) => `${l.iface} (gateway ${l.gw}, weight ${l.weight})`).join(', ');
+  return `uplinks ${links}; default link weight ${plan.defaultWeight}; mode ${plan.mode}; backend ${plan.backend}` +
+    (plan.lan.length ? `; LAN ${plan.lan.join(', ')}` : '') + (plan.flushOnDown ? '; flush on down' : '');
+}
+
+/** Wrap to continuation lines of a control field (" " + text, "." for blank). */
+function wrap(text: string, width = 72): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + w.length > width) { lines.push(line); line = w; } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => ` ${l}`);
+}
+
+function rfc2822(epoch: number): string {
+  const d = new Date(epoch * 1000);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${p(d.getUTCDate())} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+const POSTINST = `#!/bin/sh
+# linkbal-site postinst: apply the rules to the links that are up now. The hooks apply
+# them at each ifup anyway, so a failure here must not fail the installation.
+set -e
+
+case "$1" in
+configure)
+	if [ -x /etc/linkbal/rules ]; then
+		/etc/linkbal/rules restart ||
+			echo "linkbal-site: '/etc/linkbal/rules restart' failed; links join at their next ifup (see /etc/linkbal/rules status)" >&2
+	fi
+	;;
+abort-upgrade | abort-remove | abort-deconfigure) ;;
+*)
+	echo "postinst called with unknown argument '$1'" >&2
+	exit 1
+	;;
+esac
+
+exit 0
+`;
+
+// On upgrade too: the old script knows what it loaded (a new one may use another backend).
+const PRERM = `#!/bin/sh
+# linkbal-site prerm: take the rules away (on upgrade the new postinst puts them back).
+set -e
+
+case "$1" in
+remove | upgrade | deconfigure)
+	if [ -x /etc/linkbal/rules ]; then
+		/etc/linkbal/rules stop ||
+			echo "linkbal-site: '/etc/linkbal/rules stop' failed" >&2
+	fi
+	;;
+failed-upgrade) ;;
+*)
+	echo "prerm called with unknown argument '$1'" >&2
+	exit 1
+	;;
+esac
+
+exit 0
+`;
+
+const EXPAT = `Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in
+all copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN
+THE SOFTWARE.`;
+
+function copyright(): string {
+  const body = EXPAT.split('\n').map((l) => (l ? ` ${l}` : ' .')).join('\n');
+  return `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: linkbal
+Comment: The files under /etc were rendered by linkbal-gen ${VERSION} from linkbal's
+ templates, and are under linkbal's license.
+
+Files: *
+Copyright: 2026 linkbal authors
+License: Expat
+
+License: Expat
+${body}
+`;
+}
+
+/** Every file of the package but DEBIAN/, relative, with mode and content. */
+export function siteFiles(opts: SiteOptions, version = siteVersion(opts.epoch)): RenderedFile[] {
+  const doc = `usr/share/doc/${SITE_PACKAGE}`;
+  const changelog = `${SITE_PACKAGE} (${version}) unstable; urgency=medium
+
+${wrap(`* Built by linkbal-gen ${VERSION}: ${summary(opts.plan)}.`, 76).map((l, i) => (i ? `   ${l}` : ` ${l}`)).join('\n')}
+
+ -- ${opts.maintainer}  ${rfc2822(opts.epoch)}
+`;
+  for (const f of opts.files) {
+    if (!f.path.startsWith('etc/')) throw new Error(`site package: ${f.path} is not under /etc`);
+  }
+  return [
+    ...opts.files,
+    { path: `${doc}/copyright`, mode: 0o644, content: copyright() },
+    { path: `${doc}/changelog.gz`, mode: 0o644, content: changelog },
+  ];
+}
+
+export function siteControl(opts: SiteOptions, installedSize: number, version = siteVersion(opts.epoch)): string {
+  return [
+    `Package: ${SITE_PACKAGE}`,
+    `Version: ${version}`,
+    'Architecture: all',
+    `Maintainer: ${opts.maintainer}`,
+    `Installed-Size: ${installedSize}`,
+    `Depends: ${siteDepends(opts.plan)}`,
+    'Section: net',
+    'Priority: optional',
+    'Description: linkbal hooks and rules for the uplinks of one router',
+    ...wrap('The ifupdown hooks and the rules script that linkbal-gen rendered for this site, as conffiles: ' +
+      'each new connection goes to the default link or to one of the uplinks that are up, by weight, ' +
+      'marked by nftables or iptables and routed by policy routing.'),
+    ' .',
+    ...wrap(`Settings: ${summary(opts.plan)}.`),
+    ' .',
+    ...wrap(`Built by linkbal-gen ${VERSION}. Installing this package applies the rules to links that are up ` +
+      '(/etc/linkbal/rules restart); removing it takes them away. It does not need Node.js.'),
+    '',
+  ].join('\n');
+}
+
+function dpkgDeb(args: string[], env: NodeJS.ProcessEnv): void {
+  const r = spawnSync('dpkg-deb', args, { encoding: 'utf8', env });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw new DebError('--deb needs dpkg-deb (Debian package dpkg), which is not on PATH');
+  }
+  if (r.error) throw new DebError(`dpkg-deb: ${r.error.message}`);
+  if (r.status !== 0) throw new DebError(`dpkg-deb --build failed: ${(r.stderr || r.stdout).trim()}`);
+}
+
+function walk(dir: string, rel = ''): string[] {
+  return readdirSync(path.join(dir, rel)).sort().flatMap((name) => {
+    const r = rel ? `${rel}/${name}` : name;
+    return lstatSync(path.join(dir, r)).isDirectory() ? [r, ...walk(dir, r)] : [r];
+  });
+}
+
+/** Build the site package at `file`; returns its version. Throws DebError (exit 1). */
+export function buildSitePackage(file: string, opts: SiteOptions, env: NodeJS.ProcessEnv = process.env): string {
+  const version = siteVersion(opts.epoch);
+  const stage = mkdtempSync(path.join(os.tmpdir(), 'linkbal-site-'));
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    const root = path.join(stage, 'pkg');
+    mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
+    const files = siteFiles(opts, version);
+    for (const f of files) {
+      const target = path.join(root, f.path);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, f.path.endsWith('.gz') ? gzipSync(f.content, { level: 9 }) : f.content);
+      chmodSync(target, f.mode);
+    }
+    const entries = walk(root).filter((p) => p !== 'DEBIAN');
+    let size = 0;
+    for (const p of entries) {
+      const st = lstatSync(path.join(root, p));
+      if (st.isDirectory()) chmodSync(path.join(root, p), 0o755);
+      size += st.isFile() ? Math.ceil(st.size / 1024) : 1;
+    }
+    const conffiles = files.filter((f) => f.path.startsWith('etc/')).map((f) => `/${f.path}`).sort();
+    const md5 = (p: string) => createHash('md5').update(readFileSync(path.join(root, p))).digest('hex');
+    const control: [string, string, number][] = [
+      ['control', siteControl(opts, size, version), 0o644],
+      ['conffiles', `${conffiles.join('\n')}\n`, 0o644],
+      ['md5sums', entries.filter((p) => lstatSync(path.join(root, p)).isFile() && !conffiles.includes(`/${p}`))
+        .map((p) => `${md5(p)}  ${p}\n`).join(''), 0o644],
+      ['postinst', POSTINST, 0o755],
+      ['prerm', PRERM, 0o755],
+    ];
+    for (const [name, content, mode] of control) {
+      writeFileSync(path.join(root, 'DEBIAN', name), content);
+      chmodSync(path.join(root, 'DEBIAN', name), mode);
+    }
+    chmodSync(path.join(root, 'DEBIAN'), 0o755);
+    for (const p of [...walk(root), '.']) utimesSync(path.join(root, p), opts.epoch, opts.epoch);
+    dpkgDeb(['--root-owner-group', '-Zxz', '--threads-max=1', '--build', root, tmp],
+      { ...env, SOURCE_DATE_EPOCH: String(opts.epoch) });
+    renameSync(tmp, file);
+    return version;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+    rmSync(tmp, { force: true });
+  }
+}
