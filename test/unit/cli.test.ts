@@ -169,3 +169,32 @@ describe('hostile input', () => {
     }), { numRuns: 60 });
   });
 });
+
+describe('hostile config files', () => {
+  const token = fc.oneof(
+    fc.constantFrom('iface', 'gw', 'weight', 'mode', 'lan', 'bypass-dst', 'bypass-port', 'backend', 'default-weight',
+      'flush-on-down', 'eth1', '10.0.0.1', 'dhcp', 'yes', '2', 'tcp/22', '#', "'", '"', ';', '$(reboot)', '\\', '\u0000',
+      '\u00a0', 'еth0', '-', '--iface'),
+    fc.string({ maxLength: 8 }),
+  );
+  const line = fc.array(token, { maxLength: 6 }).map((ts) => ts.join(' '));
+
+  it('either renders clean scripts or exits 2 naming file and line, having written nothing', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(line, { maxLength: 6 }), async (lines) => {
+      const dir = tmpdir();
+      const conf = path.join(dir, 'linkbal.conf');
+      fs.writeFileSync(conf, ['iface eth9 gw 10.9.9.1', ...lines].join('\n'));
+      const root = tmpdir();
+      const r = await cli(['--config', conf, '--root', root]);
+      if (r.code !== 0) {
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(new RegExp(`^linkbal-gen: (${conf}:\\d+|--iface)`, 'm'));
+        expect(listing(root)).toEqual([]);
+        return;
+      }
+      const rules = path.join(root, 'etc/linkbal/rules');
+      expect(read(rules)).toMatch(/^[\x20-\x7e\t\n]*$/);
+      expect(sh(`sh -n '${rules}' && shellcheck -s sh '${rules}'`).status).toBe(0);
+    }), { numRuns: 60 });
+  });
+});
