@@ -43,8 +43,8 @@ export function formatConfig(plan: Plan): string {
     '# yes: when a link goes down, drop its connections so clients retry on a live link',
     `flush-on-down ${plan.flushOnDown ? 'yes' : 'no'}`,
     '',
-    '# uplinks: interface, gateway (IPv4 address or dhcp), weight',
-    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${l.weight}`),
+    '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned)',
+    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${plan.auto ? 'auto' : l.weight}`),
   ];
   if (plan.bypassDst.length || plan.bypassPorts.length) {
     lines.push('', '# connections that always use the default link');

@@ -22,7 +22,7 @@ export interface Io {
 const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
   { key: 'iface', arg: '<IFACE>', help: 'an uplink; --gw and --weight after it are its own' },
   { key: 'gw', arg: '<GATEWAY>', help: "the uplink's gateway: an IPv4 address, or dhcp to find it at ifup" },
-  { key: 'weight', arg: '<N>', help: "the uplink's share of new connections, 1-1000 (default 1)" },
+  { key: 'weight', arg: '<N>', help: "the uplink's share of new connections, 1-1000 (default 1), or auto: learned from what each link delivers" },
   { key: 'default-weight', arg: '<N>', help: "the default link's share, 0-1000 (default 1; 0: only when no uplink is up)" },
   { key: 'mode', arg: '<MODE>', help: 'nth (weighted round robin, default), random, or hash (by destination)' },
   { key: 'backend', arg: '<BACKEND>', help: 'nftables or iptables (default: nftables where nft is installed)' },

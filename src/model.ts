@@ -23,6 +23,8 @@ export interface BypassPorts {
 export interface Plan {
   readonly links: readonly Link[];
   readonly defaultWeight: number;
+  /** --weight auto: weights learned from what each link delivers (weight fields are the start) */
+  readonly auto: boolean;
   readonly mode: Mode;
   readonly backend: Backend;
   readonly flushOnDown: boolean;

@@ -104,6 +104,7 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     else seen.set(v.value, v.where);
   };
 
+  const auto = s.links.some((l) => l.weight?.value === 'auto');
   const links: Link[] = [];
   s.links.forEach((raw, i) => {
     const p = ifaceProblem(raw.iface.value);
@@ -116,8 +117,11 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
       const g = gatewayProblem(raw.gw.value);
       if (g) bad(raw.gw, g);
     }
-    const weight = raw.weight ? parseInteger(raw.weight.value, 1, 1000) : 1;
-    if (weight === undefined && raw.weight) bad(raw.weight, 'is not a weight (an integer 1-1000)');
+    const given = raw.weight?.value;
+    const weight = given === undefined || (auto && given === 'auto') ? 1 : parseInteger(given, 1, 1000);
+    if (raw.weight && auto && given !== 'auto') {
+      bad(raw.weight, 'is a fixed weight, but another link has --weight auto: learned weights are for every link');
+    } else if (weight === undefined && raw.weight) bad(raw.weight, 'is not a weight (an integer 1-1000, or auto)');
     const mark = i + 2;
     links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, mark, table: TABLE_BASE + mark });
   });
@@ -161,6 +165,6 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
   if (backend === 'auto') backend = autoBackend();
   return {
     ok: true,
-    plan: { links, defaultWeight, mode: mode as Mode, backend: backend as Backend, flushOnDown, bypassDst, bypassPorts, lan },
+    plan: { links, defaultWeight, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown, bypassDst, bypassPorts, lan },
   };
 }

@@ -64,9 +64,9 @@ lb_sysctl() {
 # lb_participants: print "MARK:WEIGHT" of the default link (mark 1) and of each link that
 # is up, in LINKS order: the set new connections are spread over.
 lb_participants() {
-	[ "$DEFAULT_WEIGHT" -gt 0 ] && printf '1:%s ' "$DEFAULT_WEIGHT"
+	if [ "$DEFAULT_WEIGHT" -gt 0 ]; then lb_weight 1 "$DEFAULT_WEIGHT" && printf '1:%s ' "$_lw"; fi
 	while read -r _if _gw _w _m _t; do
-		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && printf '%s:%s ' "$_m" "$_w"
+		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && lb_weight "$_m" "$_w" && printf '%s:%s ' "$_m" "$_lw"
 	done <<EOF
 $LINKS
 EOF
@@ -159,7 +159,7 @@ lb_up() {
 		lb_rule_del $((PREF + MARK))
 		ip rule add fwmark "$MARK" lookup "$TABLE" pref $((PREF + MARK)) &&
 			echo "$_gw $MARK $TABLE" >"$RUN/up/$1" &&
-			lb_apply && lb_info "$1 up: gateway $_gw, weight $WEIGHT" && return 0
+			lb_apply && lb_learner_start && lb_info "$1 up: gateway $_gw, weight $WEIGHT" && return 0
 	fi
 	lb_log "$1: could not be brought into balancing; it carries no new connections"
 	rm -f "$RUN/up/$1"
@@ -201,6 +201,8 @@ EOF
 
 # lb_stop: remove everything linkbal added, from the state of what it did.
 lb_stop() {
+	[ -r "$RUN/learner.pid" ] && read -r _pid <"$RUN/learner.pid" && kill "$_pid" 2>/dev/null
+	rm -rf "$RUN/learner.pid" "$RUN/learn"
 	lb_unload
 	for _f in "$RUN"/up/*; do
 		[ -f "$_f" ] || continue
@@ -219,6 +221,93 @@ lb_stop() {
 	rm -f "$RUN/ruleset" "$RUN/ruleset.new"
 }
 
+# ---- learned weights (AUTO=1: --weight auto) ----
+# A background loop, started by the first "up" and ended by "stop", samples each link's
+# received bytes in /sys/class/net every STEP seconds. Each link keeps an estimate of its
+# capacity: the highest rate seen, decaying by a sixteenth a step while the link carries
+# 100 kbit/s or more (halved in about 3 s), so a busy link shows its capacity at once and a
+# link that slows down is followed within seconds; an idle link keeps its estimate. Weights
+# are the estimates scaled to 1-20; when one moves by more than 1, new connections are
+# re-spread.
+STEP=0.25
+
+# lb_weight MARK WEIGHT: set _lw to the weight of MARK: learned when AUTO=1, else WEIGHT.
+lb_weight() {
+	_lw=$2
+	[ "$AUTO" = 1 ] && [ -r "$RUN/learn/weights" ] || return 0
+	read -r _learned <"$RUN/learn/weights"
+	for _q in $_learned; do [ "${_q%:*}" = "$1" ] && _lw=${_q#*:}; done
+	return 0
+}
+
+# lb_device MARK: set _dev to the device of the link with MARK (1: the main default route's).
+lb_device() {
+	_dev=
+	if [ "$1" = 1 ]; then
+		# shellcheck disable=SC2046
+		set -- $(ip -4 route show default table main)
+		while [ $# -gt 1 ]; do
+			[ "$1" = dev ] && _dev=$2
+			shift
+		done
+		return 0
+	fi
+	while read -r _dif _dgw _dw _dm _dt; do [ "$_dm" = "$1" ] && _dev=$_dif; done <<EOF
+$LINKS
+EOF
+}
+
+lb_learn() {
+	mkdir -p "$RUN/learn"
+	read -r _t _rest </proc/uptime
+	_t=${_t%.*}${_t#*.}
+	_ests='' _max=0
+	for _p in $(lb_participants); do
+		_m=${_p%:*}
+		lb_device "$_m"
+		[ -n "$_dev" ] || continue
+		read -r _rx <"/sys/class/net/$_dev/statistics/rx_bytes" || continue
+		_pt=$_t _prx=$_rx _est=0
+		[ -r "$RUN/learn/$_m" ] && read -r _pt _prx _est <"$RUN/learn/$_m"
+		_rate=0
+		[ "$_t" -gt "$_pt" ] && [ "$_rx" -ge "$_prx" ] && _rate=$(((_rx - _prx) * 100 / (_t - _pt)))
+		# an idle link tells nothing about its capacity: only a link in use moves its estimate
+		[ "$_rate" -ge 12500 ] && _est=$((_est - _est / 16))
+		[ "$_rate" -gt "$_est" ] && _est=$_rate
+		echo "$_t $_rx $_est" >"$RUN/learn/$_m"
+		_ests="$_ests $_m:$_est"
+		[ "$_est" -gt "$_max" ] && _max=$_est
+	done
+	[ "$_max" -ge 12500 ] || return 0
+	_old='' _new='' _change=0
+	[ -r "$RUN/learn/weights" ] && read -r _old <"$RUN/learn/weights"
+	for _p in $_ests; do
+		_w=$(((${_p#*:} * 20 + _max / 2) / _max))
+		[ "$_w" -ge 1 ] || _w=1
+		_new="$_new ${_p%:*}:$_w"
+		_o=0
+		for _q in $_old; do [ "${_q%:*}" = "${_p%:*}" ] && _o=${_q#*:}; done
+		if [ $((_w - _o)) -gt 1 ] || [ $((_o - _w)) -gt 1 ]; then _change=1; fi
+	done
+	[ "$_change" = 1 ] || return 0
+	echo "$_new" >"$RUN/learn/weights"
+	lb_apply
+}
+
+lb_learner() {
+	while sleep "$STEP" && [ -f "$RUN/ruleset" ]; do
+		flock 9 && lb_learn
+		flock -u 9
+	done 9>"$RUN/lock"
+}
+
+lb_learner_start() {
+	[ "$AUTO" = 1 ] || return 0
+	[ -r "$RUN/learner.pid" ] && read -r _pid <"$RUN/learner.pid" && kill -0 "$_pid" 2>/dev/null && return 0
+	setsid "$0" learner </dev/null >/dev/null 2>&1 9>&- &
+	echo $! >"$RUN/learner.pid"
+}
+
 # lb_status: per link, state, gateway, weight, target share, and the connections conntrack
 # holds for it now with their bytes (both directions), with a bar of its share of the bytes.
 lb_status() {
@@ -228,12 +317,14 @@ lb_status() {
 	_sum=0
 	for _p; do _sum=$((_sum + ${_p#*:})); done
 	{
-		echo "default up main-table $DEFAULT_WEIGHT 1 $_sum"
+		lb_weight 1 "$DEFAULT_WEIGHT"
+		echo "default up main-table $_lw 1 $_sum"
 		while read -r _if _gw _w _m _t; do
 			[ -n "$_if" ] || continue
 			if [ -f "$RUN/up/$_if" ]; then
 				read -r _gw _rest <"$RUN/up/$_if"
-				echo "$_if up $_gw $_w $_m $_sum"
+				lb_weight "$_m" "$_w"
+				echo "$_if up $_gw $_lw $_m $_sum"
 			else
 				echo "$_if down $_gw $_w $_m 0"
 			fi
@@ -265,6 +356,7 @@ LINKS
 lb_main() {
 	umask 022
 	mkdir -p "$RUN/up" || exit 1
+	[ "${1:-}" = learner ] && { lb_learner; exit 0; }
 	exec 9>"$RUN/lock"
 	if ! flock -w 60 9; then
 		lb_log "another linkbal run held $RUN/lock for 60 s; nothing changed"
