@@ -204,7 +204,7 @@ describe('--weight auto', () => {
     const root = tmpdir();
     const r = await cli(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'auto', '--iface', 'b', '--gw', 'dhcp', '--root', root]);
     expect(r.code, r.stderr).toBe(0);
-    expect(read(path.join(root, 'etc/linkbal/rules'))).toMatch(/^AUTO=1$/m);
+    expect(read(path.join(root, 'etc/linkbal/rules'))).toMatch(/^AUTO=1\t/m);
     expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain('iface a gw 10.0.0.1 weight auto\niface b gw dhcp weight auto\n');
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'auto', '--iface', 'b', '--gw', 'dhcp', '--weight', '3'],
       '--weight #2: "3" is a fixed weight, but another link has --weight auto');
