@@ -17,114 +17,98 @@ const LINKS1 = ['--iface', 'wan1', '--gw', '10.1.1.1', '--backend', 'nftables'];
 const LINKS2 = [...LINKS1, '--iface', 'wan2', '--gw', '10.1.2.1'];
 const APT = 'apt-get -y -q -o Dpkg::Use-Pty=0';
 
-describe('linkbal (the tool package) on a lab router', () => {
+/** A lab router with wan0 (the default link) up, and dpkg state that outlives each exec. */
+function labRouter(prepare: (dir: string) => void = () => {}) {
   let lab: Lab | undefined;
-  const dir = tmpdir('linkbal-site-lab-');
-    const layers = path.join(dir, 'layers');
-  let before = '';
-
-  /** sh -c SCRIPT in the lab host, with the persistent /usr and /var overlays mounted. */
-  const dpkgExec = (script: string) => (lab as Lab).execOk(['sh', '-c', `set -e
+  const dir = tmpdir('linkbal-deb-lab-');
+  const layers = path.join(dir, 'layers');
+  const r = {
+    dir,
+    before: '',
+    get lab(): Lab { return lab as Lab; },
+    /** sh -c SCRIPT in the lab host, with the persistent /usr and /var overlays mounted. */
+    dpkgExec: (script: string) => r.lab.execOk(['sh', '-c', `set -e
     for top in usr var; do
       mount -t overlay "linkbal-lab-$top" -o "lowerdir=/$top,upperdir=${layers}/$top/upper,workdir=${layers}/$top/work" "/$top"
     done
-    mount --bind ${(lab as Lab).root}/var/lib/dhcp /var/lib/dhcp
+    mount --bind ${r.lab.root}/var/lib/dhcp /var/lib/dhcp
     export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
-    ${script}`]).stdout;
-  const state = () => (lab as Lab).execOk(['sh', '-c',
-    "nft list ruleset; ip rule; ip route show table all | grep ' table ' | grep -v -e 'table local' -e 'table main' || true"]).stdout;
-  const spread = () => {
-    const r = (lab as Lab).connections(40);
-    expect(r.errorMessages).toEqual([]);
-    return r.counts;
+    ${script}`]).stdout,
+    state: () => r.lab.execOk(['sh', '-c',
+      "nft list ruleset; ip rule; ip route show table all | grep ' table ' | grep -v -e 'table local' -e 'table main' || true"]).stdout,
+    spread: () => {
+      const c = r.lab.connections(40);
+      expect(c.errorMessages).toEqual([]);
+      return c.counts;
+    },
   };
-
   beforeAll(() => {
+    prepare(dir);
     for (const top of ['usr', 'var']) for (const d of ['upper', 'work']) mkdirSync(path.join(layers, top, d), { recursive: true });
     lab = Lab.create({ uplinks: 3 });
     mkdirSync(path.join(lab.root, 'etc/linkbal'), { recursive: true }); // so that lab.sh binds it in every exec
     lab.ifup('wan0');
-    before = state();
+    r.before = r.state();
   }, 300_000);
   afterAll(() => {
     try { lab?.destroy(); } finally { rmSync(dir, { recursive: true, force: true }); }
   });
+  return r;
+}
+
+describe('linkbal (the tool package) on a lab router', () => {
+  const r = labRouter();
+  const { dpkgExec, state, spread } = r;
+  const lab = () => r.lab;
 
   it('apt install, linkbal-gen, ifup: connections spread over every uplink', () => {
     const out = dpkgExec(`${APT} install ${buildToolDeb()} >&2
       linkbal-gen --iface wan1 --gw 10.1.1.1 --iface wan2 --gw 10.1.2.1 --weight 2`);
     expect(out).toContain('wrote /etc/network/if-up.d/linkbal');
-    lab?.ifup('wan1');
-    lab?.ifup('wan2');
+    lab().ifup('wan1');
+    lab().ifup('wan2');
     expect(spread()).toEqual({ wan0: 10, wan1: 10, wan2: 20 });
   });
 
   it('apt remove keeps the hooks, and the balance, working', () => {
     dpkgExec(`${APT} remove linkbal`);
-    lab?.ifdown('wan2');
+    lab().ifdown('wan2');
     expect(spread()).toEqual({ wan0: 20, wan1: 20 });
-    lab?.ifup('wan2');
+    lab().ifup('wan2');
     expect(spread()).toEqual({ wan0: 10, wan1: 10, wan2: 20 });
   });
 
   it('apt purge removes every rule, route and file linkbal-gen made', () => {
     dpkgExec(`${APT} purge linkbal`);
-    expect(state()).toBe(before);
+    expect(state()).toBe(r.before);
     expect(spread()).toEqual({ wan0: 40 });
     expect(dpkgExec('find /etc/linkbal /etc/network /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
   });
 });
 
 describe('linkbal-site on a lab router', () => {
-  let lab: Lab | undefined;
-  const dir = tmpdir('linkbal-site-lab-');
-  const first = path.join(dir, 'first.deb');
-  const second = path.join(dir, 'second.deb');
-  const layers = path.join(dir, 'layers');
-  let before = '';
-
-  /** sh -c SCRIPT in the lab host, with the persistent /usr and /var overlays mounted. */
-  const dpkgExec = (script: string) => (lab as Lab).execOk(['sh', '-c', `set -e
-    for top in usr var; do
-      mount -t overlay "linkbal-lab-$top" -o "lowerdir=/$top,upperdir=${layers}/$top/upper,workdir=${layers}/$top/work" "/$top"
-    done
-    mount --bind ${(lab as Lab).root}/var/lib/dhcp /var/lib/dhcp
-    export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
-    ${script}`]).stdout;
-  const state = () => (lab as Lab).execOk(['sh', '-c',
-    "nft list ruleset; ip rule; ip route show table all | grep ' table ' | grep -v -e 'table local' -e 'table main' || true"]).stdout;
-  const spread = () => {
-    const r = (lab as Lab).connections(40);
-    expect(r.errorMessages).toEqual([]);
-    return r.counts;
-  };
-
-  beforeAll(() => {
-    buildSiteDeb(first, 1_764_000_000, LINKS1);
-    buildSiteDeb(second, 1_764_086_400, LINKS2);
-    for (const top of ['usr', 'var']) for (const d of ['upper', 'work']) mkdirSync(path.join(layers, top, d), { recursive: true });
-    lab = Lab.create({ uplinks: 3 });
-    mkdirSync(path.join(lab.root, 'etc/linkbal'), { recursive: true }); // so that lab.sh binds it in every exec
-    lab.ifup('wan0'); // the default link, main table
-    before = state();
-  }, 300_000);
-  afterAll(() => {
-    try { lab?.destroy(); } finally { rmSync(dir, { recursive: true, force: true }); }
+  const first = () => path.join(r.dir, 'first.deb');
+  const second = () => path.join(r.dir, 'second.deb');
+  const r = labRouter((dir) => {
+    buildSiteDeb(path.join(dir, 'first.deb'), 1_764_000_000, LINKS1);
+    buildSiteDeb(path.join(dir, 'second.deb'), 1_764_086_400, LINKS2);
   });
+  const { dpkgExec, state, spread } = r;
+  const lab = () => r.lab;
 
   it('installs with apt; from the next ifup the uplink takes its share', () => {
-    dpkgExec(`${APT} install ${first}`);
+    dpkgExec(`${APT} install ${first()}`);
     expect(spread()).toEqual({ wan0: 40 }); // wan1 is not up yet
-    lab?.ifup('wan1');
+    lab().ifup('wan1');
     const counts = spread();
     expect(Object.keys(counts).sort()).toEqual(['wan0', 'wan1']);
     expect(counts.wan0).toBe(20);
   });
 
   it('the next site package, with one more uplink, updates the running rules at once', () => {
-    lab?.ifup('wan2'); // up, but not in the installed rules
+    lab().ifup('wan2'); // up, but not in the installed rules
     expect(Object.keys(spread()).sort()).toEqual(['wan0', 'wan1']);
-    const out = dpkgExec(`${APT} install ${second}`);
+    const out = dpkgExec(`${APT} install ${second()}`);
     expect(out).toMatch(/Unpacking linkbal-site \(20251125160000\+0\.1\.0\) over \(20251124160000\+0\.1\.0\)/);
     const counts = spread();
     expect(Object.keys(counts).sort()).toEqual(['wan0', 'wan1', 'wan2']);
@@ -132,7 +116,7 @@ describe('linkbal-site on a lab router', () => {
 
   it('purge removes every rule, route and file it added', () => {
     dpkgExec(`${APT} purge linkbal-site`);
-    expect(state()).toBe(before);
+    expect(state()).toBe(r.before);
     expect(spread()).toEqual({ wan0: 40 });
     // /etc/linkbal itself stays: it is lab.sh's mount point here
     expect(dpkgExec('find /etc/linkbal /etc/network /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
