@@ -73,16 +73,14 @@ EOF
 	echo
 }
 
-lb_gcd() {
-	_a=$1 _b=$2
-	while [ "$_b" -ne 0 ]; do set -- "$_b" $((_a % _b)); _a=$1 _b=$2; done
-	echo "$_a"
-}
-
 # lb_reduce MARK:WEIGHT...: the same list with the weights divided by their gcd.
 lb_reduce() {
 	_g=0
-	for _p; do _g=$(lb_gcd "${_p#*:}" "$_g"); done
+	for _p; do
+		_a=${_p#*:} _b=$_g
+		while [ "$_b" -ne 0 ]; do _r=$((_a % _b)) _a=$_b _b=$_r; done
+		_g=$_a
+	done
 	for _p; do printf '%s:%s ' "${_p%:*}" $((${_p#*:} / _g)); done
 	echo
 }
