@@ -211,3 +211,17 @@ describe('--weight auto', () => {
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'Auto'], '"Auto" is not a weight (an integer 1-1000, or auto)');
   });
 });
+
+describe('--backend', () => {
+  it('defaults to what the machine has (nftables where nft is installed), and --backend overrides', async () => {
+    for (const has of ['iptables', 'nftables'] as const) {
+      const root = tmpdir();
+      expect((await cli(['--iface', 'a', '--gw', '10.0.0.1', '--root', root], has)).code).toBe(0);
+      expect(read(path.join(root, 'etc/linkbal/rules'))).toContain(`BACKEND='${has}'`);
+      expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain(`backend ${has}\n`);
+    }
+    const root = tmpdir();
+    await cli(['--iface', 'a', '--gw', '10.0.0.1', '--backend', 'iptables', '--root', root], 'nftables');
+    expect(read(path.join(root, 'etc/linkbal/rules'))).toContain("BACKEND='iptables'");
+  });
+});
