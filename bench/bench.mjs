@@ -1,0 +1,381 @@
+#!/usr/bin/env node
+// bench/bench.mjs: linkbal against the physical limit and the 2006 HOWTO's method.
+// Run by bench/run.sh (root). See bench/README.md for what is measured and how.
+//
+//   node bench/bench.mjs [--rounds N] [--only howto,nftables-nth,...] [--out DIR]
+//                        [--count N] [--parallel P]   (other workloads, for analysis)
+//
+// Every lab is a fresh test/lab/lab.sh lab (network namespaces only; 10.x and
+// 203.0.113.x addresses), destroyed when its method is done, and on exit/signals.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const LAB = path.join(REPO, 'test/lab/lab.sh');
+const CLIENT = path.join(REPO, 'test/lab/client.js');
+const TIMELINE = path.join(HERE, 'timeline.mjs');
+const GEN = path.join(REPO, 'bin/linkbal-gen');
+
+// ---------------------------------------------------------------- the workload
+const W = {
+  rates: { wan0: '40mbit', wan1: '20mbit', wan2: '10mbit' },
+  size: 1_000_000, // bytes per download (1 MB, not MiB)
+  count: 42,
+  parallel: 6,
+  rounds: 3,
+  aloneCount: 12, // downloads per link when measuring it alone (same size and parallelism)
+  singleCount: 4, // ... and one at a time
+  hookRounds: 9,
+  // every download to another server address, cycled (hash mode needs destinations)
+  hosts: Array.from({ length: 42 }, (_, i) => `203.0.113.${10 + i}`),
+};
+const LINKS = ['wan0', 'wan1', 'wan2'];
+const GW = { wan0: '10.1.0.1', wan1: '10.1.1.1', wan2: '10.1.2.1' };
+const LINKBAL_ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2',
+  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '1', '--default-weight', '4'];
+const MODES = ['nth', 'random', 'hash'];
+const BACKENDS = ['iptables', 'nftables'];
+
+// ---------------------------------------------------------------- options
+const argv = process.argv.slice(2);
+let only = null;
+let outDir = path.join(HERE, 'out');
+for (let i = 0; i < argv.length; i++) {
+  const v = () => argv[++i] ?? die(`missing value for ${argv[i - 1]}`);
+  switch (argv[i]) {
+    case '--rounds': W.rounds = Number(v()); break;
+    // analysis only (the bench's workload is the issue's: 42, 6 at a time)
+    case '--count': W.count = Number(v()); break;
+    case '--parallel': W.parallel = Number(v()); break;
+    case '--only': only = new Set(v().split(',')); break;
+    case '--out': outDir = path.resolve(v()); break;
+    default: die(`unknown argument ${argv[i]}`);
+  }
+}
+const want = (id) => !only || only.has(id);
+
+function die(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(1);
+}
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+// ---------------------------------------------------------------- processes
+const ENV = { ...process.env, NODE: process.execPath,
+  PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin` };
+
+function run(cmd, args, timeoutMs = 300_000) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: ENV, timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
+  return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+function ok(cmd, args, timeoutMs) {
+  const r = run(cmd, args, timeoutMs);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}${r.stdout}`);
+  return r;
+}
+
+// ---------------------------------------------------------------- labs
+const TAG = process.env.BENCH_TAG || (process.pid % 36 ** 4).toString(36);
+let labCounter = 0;
+const live = new Set();
+
+function destroyAll() {
+  for (const name of [...live]) {
+    run('bash', [LAB, 'destroy', name]);
+    live.delete(name);
+  }
+}
+process.on('exit', destroyAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    destroyAll();
+    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
+  });
+}
+
+class Lab {
+  constructor() {
+    this.name = `b${TAG}${(labCounter++).toString(36)}`.slice(0, 8);
+    const rate = Object.entries(W.rates).map(([k, v]) => `${k}=${v}`).join(',');
+    live.add(this.name);
+    ok('bash', [LAB, 'create', this.name, '--uplinks', '3', '--rate', rate, '--owner', String(process.pid)]);
+    this.root = ok('bash', [LAB, 'root', this.name]).stdout.trim();
+    this.state = path.dirname(this.root);
+    // more server addresses on net's lo, one per download
+    const add = W.hosts.map((h) => `ip addr add ${h}/32 dev lo`).join('; ');
+    ok('bash', [LAB, 'netexec', this.name, 'net', 'sh', '-c', add]);
+  }
+  exec(args, timeoutMs) { return ok('bash', [LAB, 'exec', this.name, ...args], timeoutMs); }
+  destroy() {
+    ok('bash', [LAB, 'destroy', this.name]);
+    live.delete(this.name);
+  }
+}
+
+function withLab(fn) {
+  const lab = new Lab();
+  try {
+    return fn(lab);
+  } finally {
+    lab.destroy();
+  }
+}
+
+const uplinkOf = (addr) => { const m = /^10\.1\.(\d+)\.\d+$/.exec(addr); return m ? `wan${m[1]}` : addr; };
+function byLink(bytesBySource) {
+  const out = Object.fromEntries(LINKS.map((l) => [l, 0]));
+  for (const [a, b] of Object.entries(bytesBySource)) out[uplinkOf(a)] = (out[uplinkOf(a)] ?? 0) + b;
+  return out;
+}
+function lastJson(r) { return JSON.parse(r.stdout.trim().split('\n').pop()); }
+
+/** One round of the workload with test/lab/client.js. */
+function download(lab, count = W.count, parallel = W.parallel) {
+  const r = lastJson(lab.exec([process.execPath, CLIENT, '--download', String(W.size), '--count', String(count),
+    '--parallel', String(parallel), '--hosts', W.hosts.join(',')], 900_000));
+  if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed`);
+  return { seconds: r.seconds, bytes: byLink(r.bytesBySource) };
+}
+
+/** One round with bench/timeline.mjs: the same downloads, with per-download times. */
+function timeline(lab) {
+  const r = lastJson(lab.exec([process.execPath, TIMELINE, '--download', String(W.size), '--count', String(W.count),
+    '--parallel', String(W.parallel), '--hosts', W.hosts.join(',')], 900_000));
+  if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed (timeline)`);
+  const perLink = {};
+  for (const l of LINKS) {
+    const ds = r.downloads.filter((d) => uplinkOf(d.client) === l);
+    // busy = union of the intervals with at least one download on the link
+    let busy = 0, end = 0, lastEnd = 0;
+    for (const d of [...ds].sort((a, b) => a.start - b.start)) {
+      const s = Math.max(d.start, end);
+      if (d.end > s) busy += d.end - s;
+      end = Math.max(end, d.end);
+      lastEnd = Math.max(lastEnd, d.end);
+    }
+    perLink[l] = { downloads: ds.length, lastEnd: round3(lastEnd), busy: round3(busy), idle: round3(r.seconds - busy) };
+  }
+  return { seconds: r.seconds, order: r.downloads.map((d) => uplinkOf(d.client)), perLink, downloads: r.downloads
+    .map((d) => ({ i: d.i, link: uplinkOf(d.client), start: round3(d.start), end: round3(d.end) })) };
+}
+
+const round3 = (x) => Math.round(x * 1000) / 1000;
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+function medianRound(rounds) {
+  const m = median(rounds.map((r) => r.seconds));
+  return rounds.reduce((best, r) => (Math.abs(r.seconds - m) < Math.abs(best.seconds - m) ? r : best));
+}
+
+function ifupAll(lab) { for (const l of LINKS) lab.exec(['ifup', l]); }
+
+function hookCost(lab, kind) {
+  const out = lab.exec(['bash', path.join(HERE, 'hookcost.sh'), kind, String(W.hookRounds), lab.state]).stdout;
+  const rows = (k) => out.split('\n').filter((l) => l.startsWith(`${k} `)).map((l) => l.split(' ').slice(1));
+  const hook = rows('hook').map((r) => r.map(Number));
+  const iud = rows('ifupdown').map((r) => r.map(Number));
+  const procs = Object.fromEntries(rows('procs').map(([w, f, e]) => [w, { forks: Number(f), execs: Number(e) }]));
+  return {
+    downMs: median(hook.map((r) => r[0])), upMs: median(hook.map((r) => r[1])),
+    ifdownMs: iud.length ? median(iud.map((r) => r[0])) : null, ifupMs: iud.length ? median(iud.map((r) => r[1])) : null,
+    procs, raw: { hook, ifupdown: iud },
+  };
+}
+
+// ---------------------------------------------------------------- the measurements
+const results = { date: new Date().toISOString(), host: hostInfo(), workload: { ...W, hosts: `${W.hosts[0]}..${W.hosts.at(-1)}` },
+  limit: null, methods: [] };
+
+function hostInfo() {
+  const r = (c, a) => run(c, a).stdout.trim();
+  return { kernel: r('uname', ['-r']), cpus: r('nproc', []), node: process.version,
+    iptables: r('iptables', ['-V']), nft: r('nft', ['--version']),
+    linkbal: r(GEN, ['--version']),
+    // the tree benchmarked: its commit, and whether src/ or templates/ had changes not committed
+    commit: process.env.BENCH_COMMIT || r('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']) || 'unknown',
+    uncommitted: process.env.BENCH_COMMIT ? false : r('git', ['-C', REPO, 'status', '--porcelain', '--', 'src', 'templates']) !== '' };
+}
+
+function measureLimit() {
+  log(`limit: each uplink alone, ${W.aloneCount} x ${W.size} B ${W.parallel} at a time, and ${W.singleCount} one at a time, ${W.rounds} rounds`);
+  return withLab((lab) => {
+    ifupAll(lab);
+    const links = {};
+    for (const l of LINKS) {
+      // pin every server address to this uplink in the main table (no netfilter at all)
+      lab.exec(['ip', 'route', 'replace', '203.0.113.0/24', 'via', GW[l], 'dev', l]);
+      const rounds = [];
+      for (let k = 0; k < W.rounds; k++) {
+        // the workload's parallelism, and one connection at a time (which loses nothing to
+        // several flows overflowing tbf's queue); the link's rate is the better of the two
+        const r = download(lab, W.aloneCount, W.parallel);
+        const s = download(lab, W.singleCount, 1);
+        for (const [x, n] of [[r, W.aloneCount], [s, W.singleCount]]) {
+          if (x.bytes[l] !== n * W.size) throw new Error(`limit ${l}: bytes went elsewhere: ${JSON.stringify(x.bytes)}`);
+        }
+        rounds.push({ parallelRate: r.bytes[l] / r.seconds, singleRate: s.bytes[l] / s.seconds });
+      }
+      lab.exec(['ip', 'route', 'del', '203.0.113.0/24']);
+      const parallelRate = median(rounds.map((r) => r.parallelRate));
+      const singleRate = median(rounds.map((r) => r.singleRate));
+      links[l] = { rate: Math.max(parallelRate, singleRate), parallelRate, singleRate, rounds };
+      log(`  ${l}: ${(parallelRate * 8 / 1e6).toFixed(2)} Mbit/s of payload with ${W.parallel} connections, ${(singleRate * 8 / 1e6).toFixed(2)} with one`);
+    }
+    // baseline of the hook cost: ifdown/ifup wan1 with no hooks installed
+    const base = hookCostBaseline(lab);
+    const sum = LINKS.reduce((s, l) => s + links[l].rate, 0);
+    const total = W.count * W.size;
+    return { links, sumRate: sum, seconds: total / sum,
+      idealBytes: Object.fromEntries(LINKS.map((l) => [l, total * links[l].rate / sum])), baseline: base };
+  });
+}
+
+function hookCostBaseline(lab) {
+  const script = `for i in $(seq ${W.hookRounds}); do t0=$EPOCHREALTIME; ifdown wan1 2>/dev/null; t1=$EPOCHREALTIME; ifup wan1 2>/dev/null; t2=$EPOCHREALTIME;
+    awk -v a=$t0 -v b=$t1 -v c=$t2 'BEGIN { printf "%.2f %.2f\\n", (b - a) * 1000, (c - b) * 1000 }'; done`;
+  const rows = lab.exec(['bash', '-c', script]).stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+  return { ifdownMs: median(rows.map((r) => r[0])), ifupMs: median(rows.map((r) => r[1])) };
+}
+
+function measureMethod(m) {
+  log(`${m.id}: ${W.rounds} rounds of ${W.count} x ${W.size} B, ${W.parallel} at a time`);
+  return withLab((lab) => {
+    if (m.kind === 'howto') {
+      ifupAll(lab);
+      lab.exec(['sh', path.join(HERE, 'howto.sh'), 'start']);
+    } else {
+      ok(GEN, [...LINKBAL_ARGS, '--mode', m.mode, '--backend', m.backend, '--root', lab.root]);
+      ifupAll(lab); // the hooks take wan1 and wan2 in
+      const st = lab.exec(['/etc/linkbal/rules', 'status']).stdout;
+      for (const l of ['wan1', 'wan2']) {
+        if (!new RegExp(`^${l}\\s+up\\b`, 'm').test(st)) throw new Error(`${m.id}: ${l} not up in linkbal status:\n${st}`);
+      }
+    }
+    const rounds = [];
+    for (let k = 0; k < W.rounds; k++) {
+      const r = download(lab);
+      rounds.push(r);
+      log(`  round ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${r.bytes[l] / 1e6} MB`).join(', ')}`);
+    }
+    const tl = timeline(lab);
+    log(`  timeline round: ${tl.seconds.toFixed(2)} s; last download ends ${LINKS.map((l) => `${l} ${tl.perLink[l].lastEnd}`).join(', ')}`);
+    const hooks = hookCost(lab, m.kind);
+    log(`  hooks: down ${hooks.downMs} ms, up ${hooks.upMs} ms, processes up ${hooks.procs.up?.forks} down ${hooks.procs.down?.forks}`);
+    const med = medianRound(rounds);
+    return { ...m, seconds: median(rounds.map((r) => r.seconds)), bytes: med.bytes, rounds, timeline: tl, hooks };
+  });
+}
+
+const METHODS = [
+  { id: 'howto', kind: 'howto', label: "HOWTO's random method (34/33/33)", mode: 'random', backend: 'iptables' },
+  ...BACKENDS.flatMap((b) => MODES.map((mode) => ({ id: `${b}-${mode}`, kind: 'linkbal', label: 'linkbal 4:2:1', mode, backend: b }))),
+];
+
+const t0 = Date.now();
+run('bash', [LAB, 'gc']);
+try {
+  results.limit = measureLimit();
+  log(`limit: ${(results.limit.sumRate * 8 / 1e6).toFixed(2)} Mbit/s together -> ${results.limit.seconds.toFixed(2)} s for ${W.count} MB`);
+  for (const m of METHODS) if (want(m.id)) results.methods.push(measureMethod(m));
+} catch (e) {
+  destroyAll();
+  die(`failed, no results written: ${e.message}`);
+}
+for (const m of results.methods) m.fraction = results.limit.seconds / m.seconds;
+results.benchSeconds = (Date.now() - t0) / 1000;
+
+fs.mkdirSync(outDir, { recursive: true });
+fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+const md = markdown(results);
+fs.writeFileSync(path.join(outDir, 'results.md'), md);
+fs.writeFileSync(path.join(outDir, 'bytes.svg'), svg(results));
+process.stdout.write(md);
+log(`wrote ${path.relative(process.cwd(), outDir)}/results.md, results.json, bytes.svg (${results.benchSeconds.toFixed(0)} s)`);
+
+// ---------------------------------------------------------------- output
+function markdown(R) {
+  const L = R.limit;
+  const mb = (b) => (b / 1e6).toFixed(1);
+  const mbit = (r) => (r * 8 / 1e6).toFixed(1);
+  const f2 = (x) => (x == null ? '–' : x.toFixed(2));
+  const f1 = (x) => (x == null ? '–' : x.toFixed(1));
+  const lines = [];
+  lines.push(`# linkbal bench, ${R.date.slice(0, 16).replace('T', ' ')} UTC`);
+  lines.push('');
+  lines.push(`linkbal ${R.host.linkbal} at ${R.host.commit}${R.host.uncommitted ? ' with uncommitted changes in src/ or templates/' : ''}; `
+    + `kernel ${R.host.kernel}, ${R.host.cpus} CPUs, node ${R.host.node}, ${R.host.iptables}, ${R.host.nft}.`);
+  lines.push('');
+  lines.push(`Workload: ${R.workload.count} downloads of ${R.workload.size} bytes, ${R.workload.parallel} at a time, to ${R.workload.hosts} `
+    + `(one server address per download), from the router itself; uplinks shaped ${LINKS.map((l) => `${l} ${W.rates[l]}`).join(', ')} `
+    + `(download direction, tbf); median of ${R.workload.rounds} rounds. Fraction = limit time / time. `
+    + `Hook columns: wan1's if-down.d / if-up.d hook alone (median of ${W.hookRounds}), processes it starts (forks / programs run), `
+    + `and whole \`ifup wan1\` (ifupdown with the hooks; without any: ${f1(L.baseline.ifupMs)} ms).`);
+  lines.push('');
+  lines.push('| method | mode | backend | time s | fraction of limit | rounds s | wan0 MB | wan1 MB | wan2 MB | down hook ms | up hook ms | processes down / up | ifup wan1 ms |');
+  lines.push('|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|');
+  lines.push(`| physical limit: each link alone (${LINKS.map((l) => mbit(L.links[l].rate)).join(' + ')} Mbit/s) | – | – | ${f2(L.seconds)} | 1.00 | `
+    + `– | ${LINKS.map((l) => mb(L.idealBytes[l])).join(' | ')} | – | – | – | ${f1(L.baseline.ifupMs)} (no hooks) |`);
+  for (const m of R.methods) {
+    const h = m.hooks;
+    const p = (w) => (h.procs[w] ? `${h.procs[w].forks}/${h.procs[w].execs}` : '–');
+    lines.push(`| ${m.label} | ${m.mode} | ${m.backend} | ${f2(m.seconds)} | **${f2(m.fraction)}** | `
+      + `${m.rounds.map((r) => r.seconds.toFixed(2)).join(', ')} | ${LINKS.map((l) => mb(m.bytes[l])).join(' | ')} | `
+      + `${f1(h.downMs)} | ${f1(h.upMs)} | ${p('down')} / ${p('up')} | ${f1(h.ifupMs)} |`);
+  }
+  lines.push('');
+  lines.push(`Limit: each link's payload rate alone is the better of ${W.aloneCount} downloads ${W.parallel} at a time `
+    + `(${LINKS.map((l) => mbit(L.links[l].parallelRate)).join(', ')} Mbit/s) and ${W.singleCount} one at a time `
+    + `(${LINKS.map((l) => mbit(L.links[l].singleRate)).join(', ')} Mbit/s), median of ${R.workload.rounds} rounds each; `
+    + `limit time = total bytes / sum of the rates. Per-link MB: for the limit row, the ideal split (by measured rate); `
+    + `for methods, the median round. Chart: bytes.svg.`);
+  lines.push('');
+  lines.push('Analysis round (bench/timeline.mjs, one more round per method): when each link\'s last download ended and how long the link had nothing to carry, in seconds.');
+  lines.push('');
+  lines.push(`| method | mode | backend | time s | ${LINKS.map((l) => `${l} last end / idle`).join(' | ')} |`);
+  lines.push(`|---|---|---|---:|${LINKS.map(() => '---').join('|')}|`);
+  for (const m of R.methods) {
+    const t = m.timeline;
+    lines.push(`| ${m.kind} | ${m.mode} | ${m.backend} | ${f2(t.seconds)} | ${LINKS.map((l) => `${f2(t.perLink[l].lastEnd)} / ${f2(t.perLink[l].idle)}`).join(' | ')} |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function svg(R) {
+  const groups = [{ name: 'ideal (limit)', bytes: R.limit.idealBytes },
+    ...R.methods.map((m) => ({ name: m.kind === 'howto' ? 'HOWTO random' : `${m.backend.slice(0, 3)} ${m.mode}`, bytes: m.bytes }))];
+  const colors = { wan0: '#1f77b4', wan1: '#ff7f0e', wan2: '#2ca02c' };
+  const maxB = Math.max(...groups.flatMap((g) => LINKS.map((l) => g.bytes[l])));
+  const top = Math.ceil(maxB / 5e6) * 5e6;
+  const bw = 18, gap = 26, left = 50, plotH = 260, topPad = 50;
+  const gw = LINKS.length * bw + gap;
+  const width = Math.max(560, left + groups.length * gw + 20), height = topPad + plotH + 60;
+  const y = (b) => topPad + plotH - (b / top) * plotH;
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(`<text x="${left}" y="18" font-size="14" font-weight="bold">Bytes per uplink, ${R.workload.count} x 1 MB (median round), ${R.date.slice(0, 10)}</text>`);
+  LINKS.forEach((l, k) => {
+    out.push(`<rect x="${left + k * 110}" y="28" width="12" height="12" fill="${colors[l]}"/><text x="${left + k * 110 + 16}" y="38">${l} (${W.rates[l]})</text>`);
+  });
+  for (let b = 0; b <= top; b += 5e6) {
+    out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(b)}" y2="${y(b)}" stroke="#ddd"/><text x="${left - 6}" y="${y(b) + 4}" text-anchor="end">${b / 1e6}</text>`);
+  }
+  out.push(`<text x="12" y="${topPad + plotH / 2}" transform="rotate(-90 12 ${topPad + plotH / 2})" text-anchor="middle">MB</text>`);
+  groups.forEach((g, gi) => {
+    const x0 = left + 10 + gi * gw;
+    LINKS.forEach((l, k) => {
+      const v = g.bytes[l];
+      out.push(`<rect x="${x0 + k * bw}" y="${y(v).toFixed(1)}" width="${bw - 2}" height="${(topPad + plotH - y(v)).toFixed(1)}" fill="${colors[l]}"${gi === 0 ? ' fill-opacity="0.45"' : ''}><title>${g.name} ${l}: ${(v / 1e6).toFixed(1)} MB</title></rect>`);
+      out.push(`<text x="${x0 + k * bw + (bw - 2) / 2}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="9">${Math.round(v / 1e6)}</text>`);
+    });
+    out.push(`<text x="${x0 + (LINKS.length * bw) / 2}" y="${topPad + plotH + 16}" text-anchor="middle">${g.name}</text>`);
+    const m = R.methods[gi - 1];
+    if (m) out.push(`<text x="${x0 + (LINKS.length * bw) / 2}" y="${topPad + plotH + 30}" text-anchor="middle" fill="#555">${m.fraction.toFixed(2)} of limit</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
