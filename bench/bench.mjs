@@ -36,6 +36,9 @@ const LINKS = ['wan0', 'wan1', 'wan2'];
 const GW = { wan0: '10.1.0.1', wan1: '10.1.1.1', wan2: '10.1.2.1' };
 const LINKBAL_ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2',
   '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '1', '--default-weight', '4'];
+// --weight auto: every link's weight learned from what it delivers, from equal starts
+const AUTO_ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', 'auto',
+  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', 'auto'];
 const MODES = ['nth', 'random', 'hash'];
 const BACKENDS = ['iptables', 'nftables'];
 
@@ -247,7 +250,7 @@ function measureMethod(m) {
       ifupAll(lab);
       lab.exec(['sh', path.join(HERE, 'howto.sh'), 'start']);
     } else {
-      ok(GEN, [...LINKBAL_ARGS, '--mode', m.mode, '--backend', m.backend, '--root', lab.root]);
+      ok(GEN, [...(m.auto ? AUTO_ARGS : LINKBAL_ARGS), '--mode', m.mode, '--backend', m.backend, '--root', lab.root]);
       ifupAll(lab); // the hooks take wan1 and wan2 in
       const st = lab.exec(['/etc/linkbal/rules', 'status']).stdout;
       for (const l of ['wan1', 'wan2']) {
@@ -256,7 +259,14 @@ function measureMethod(m) {
     }
     const rounds = [];
     for (let k = 0; k < W.rounds; k++) {
+      // learned weights: every round starts from equal weights (stop forgets what was learned)
+      if (m.auto) lab.exec(['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
       const r = download(lab);
+      if (m.auto) {
+        const st = lab.exec(['/etc/linkbal/rules', 'status']).stdout;
+        r.learned = ['default', 'wan1', 'wan2'].map((l) => new RegExp(`^${l}\\s+up\\s+\\S+\\s+(\\d+)`, 'm').exec(st)?.[1]).join(':');
+        log(`  learned weights ${r.learned}`);
+      }
       rounds.push(r);
       log(`  round ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${r.bytes[l] / 1e6} MB`).join(', ')}`);
     }
@@ -272,6 +282,7 @@ function measureMethod(m) {
 const METHODS = [
   { id: 'howto', kind: 'howto', label: "HOWTO's random method (34/33/33)", mode: 'random', backend: 'iptables' },
   ...BACKENDS.flatMap((b) => MODES.map((mode) => ({ id: `${b}-${mode}`, kind: 'linkbal', label: 'linkbal 4:2:1', mode, backend: b }))),
+  ...BACKENDS.map((b) => ({ id: `${b}-auto`, kind: 'linkbal', label: 'linkbal --weight auto (equal start)', mode: 'nth', backend: b, auto: true })),
 ];
 
 const t0 = Date.now();

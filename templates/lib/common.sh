@@ -61,15 +61,25 @@ lb_sysctl() {
 	echo "$2" >"$_f"
 }
 
-# lb_participants: print "MARK:WEIGHT" of the default link (mark 1) and of each link that
-# is up, in LINKS order: the set new connections are spread over.
-lb_participants() {
-	if [ "$DEFAULT_WEIGHT" -gt 0 ]; then lb_weight 1 "$DEFAULT_WEIGHT" && printf '1:%s ' "$_lw"; fi
+# lb_members: print "MARK:WEIGHT" of the default link (mark 1) and of each link that is
+# up, in LINKS order, with their configured weights.
+lb_members() {
+	[ "$DEFAULT_WEIGHT" -gt 0 ] && printf '1:%s ' "$DEFAULT_WEIGHT"
 	while read -r _if _gw _w _m _t; do
-		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && lb_weight "$_m" "$_w" && printf '%s:%s ' "$_m" "$_lw"
+		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && printf '%s:%s ' "$_m" "$_w"
 	done <<EOF
 $LINKS
 EOF
+	echo
+}
+
+# lb_participants: the members new connections are spread over now, "MARK:WEIGHT", with
+# learned weights when AUTO=1 (a learned 0: the link takes no new connection for now).
+lb_participants() {
+	for _p in $(lb_members); do
+		lb_weight "${_p%:*}" "${_p#*:}"
+		[ "$_lw" -gt 0 ] && printf '%s:%s ' "${_p%:*}" "$_lw"
+	done
 	echo
 }
 
@@ -224,9 +234,10 @@ lb_stop() {
 # received bytes in /sys/class/net every STEP seconds. Each link keeps an estimate of its
 # capacity: the highest rate seen, decaying by a sixteenth a step while the link carries
 # 100 kbit/s or more (halved in about 3 s), so a busy link shows its capacity at once and a
-# link that slows down is followed within seconds; an idle link keeps its estimate. Weights
-# are the estimates scaled to 1-20; when one moves by more than 1, new connections are
-# re-spread.
+# link that slows down is followed within seconds; an idle link keeps its estimate.
+# With connections open, a link's weight is what it lacks of its fair load (open
+# connections in proportion to capacity), so new connections go where they finish first;
+# with none open, the weights are the capacities scaled to 1-20.
 STEP=0.25
 
 # lb_weight MARK WEIGHT: set _lw to the weight of MARK: learned when AUTO=1, else WEIGHT.
@@ -238,16 +249,21 @@ lb_weight() {
 	return 0
 }
 
-# lb_device MARK: set _dev to the device of the link with MARK (1: the main default route's).
+# lb_device MARK: set _dev to the device of the link with MARK; for the default link (1),
+# the device of the main table's default route, looked up every 40 steps (10 s).
 lb_device() {
 	_dev=
 	if [ "$1" = 1 ]; then
-		# shellcheck disable=SC2046
-		set -- $(ip -4 route show default table main)
-		while [ $# -gt 1 ]; do
-			[ "$1" = dev ] && _dev=$2
-			shift
-		done
+		if [ $((_step % 40)) -eq 0 ]; then
+			_defdev=
+			# shellcheck disable=SC2046
+			set -- $(ip -4 route show default table main)
+			while [ $# -gt 1 ]; do
+				[ "$1" = dev ] && _defdev=$2
+				shift
+			done
+		fi
+		_dev=$_defdev
 		return 0
 	fi
 	while read -r _dif _dgw _dw _dm _dt; do [ "$_dm" = "$1" ] && _dev=$_dif; done <<EOF
@@ -259,8 +275,8 @@ lb_learn() {
 	mkdir -p "$RUN/learn"
 	read -r _t _rest </proc/uptime
 	_t=${_t%.*}${_t#*.}
-	_ests='' _max=0
-	for _p in $(lb_participants); do
+	_ests='' _max=0 _sum=0
+	for _p in $(lb_members); do
 		_m=${_p%:*}
 		lb_device "$_m"
 		[ -n "$_dev" ] || continue
@@ -274,28 +290,42 @@ lb_learn() {
 		[ "$_rate" -gt "$_est" ] && _est=$_rate
 		echo "$_t $_rx $_est" >"$RUN/learn/$_m"
 		_ests="$_ests $_m:$_est"
+		_sum=$((_sum + _est))
 		[ "$_est" -gt "$_max" ] && _max=$_est
 	done
 	[ "$_max" -ge 12500 ] || return 0
-	_old='' _new='' _change=0
-	[ -r "$RUN/learn/weights" ] && read -r _old <"$RUN/learn/weights"
+	# the load each link has now: its open connections (conntrack, by mark)
+	_open=$(awk '/ tcp / && !/ ESTABLISHED /{ next }
+		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) n[substr($i, 6)]++ }
+		END { for (m in n) printf "%s:%d ", m, n[m] }' /proc/net/nf_conntrack 2>/dev/null)
+	_n=0
+	for _q in $_open; do _n=$((_n + ${_q#*:})); done
+	# with N open, a link of capacity c should hold 2N c / C after the next new ones: its
+	# weight is what it lacks of that (0 if it holds more); idle, the weights are capacities
+	_new='' _any=0
 	for _p in $_ests; do
-		_w=$(((${_p#*:} * 20 + _max / 2) / _max))
-		[ "$_w" -ge 1 ] || _w=1
+		_c=${_p#*:} _o=0
+		for _q in $_open; do [ "${_q%:*}" = "${_p%:*}" ] && _o=${_q#*:}; done
+		_w=$(((20 * _n * _c + _sum / 2) / _sum - 10 * _o))
+		[ "$_w" -gt 0 ] || _w=0
+		[ "$_n" -gt 0 ] || _w=$(((_c * 20 + _max / 2) / _max))
+		_any=$((_any + _w))
 		_new="$_new ${_p%:*}:$_w"
-		_o=0
-		for _q in $_old; do [ "${_q%:*}" = "${_p%:*}" ] && _o=${_q#*:}; done
-		if [ $((_w - _o)) -gt 1 ] || [ $((_o - _w)) -gt 1 ]; then _change=1; fi
 	done
-	[ "$_change" = 1 ] || return 0
-	echo "$_new" >"$RUN/learn/weights"
+	[ "$_any" -gt 0 ] || return 0
+	[ -r "$RUN/learn/weights" ] && read -r _old <"$RUN/learn/weights" && [ "$_old" = "${_new# }" ] && return 0
+	echo "${_new# }" >"$RUN/learn/weights"
 	lb_apply
 }
 
+# lb_learner: the loop; its first step, at once, takes the counters' starting point.
 lb_learner() {
-	while sleep "$STEP" && [ -f "$RUN/ruleset" ]; do
+	_step=0 _defdev=''
+	while [ -f "$RUN/ruleset" ]; do
 		flock 9 && lb_learn
 		flock -u 9
+		_step=$((_step + 1))
+		sleep "$STEP"
 	done 9>"$RUN/lock"
 }
 

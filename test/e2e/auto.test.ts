@@ -9,7 +9,9 @@ const HOSTS = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
 
 describe.each(['iptables', 'nftables'] as const)('learned weights with the %s backend', (backend) => {
   let lab: Lab;
+  // the weights once the learner has seen the links idle again: their capacities, 1-20
   const weights = () => {
+    lab.execOk(['sh', '-c', 'sleep 0.6']);
     const s = lab.execOk(['/etc/linkbal/rules', 'status']).stdout;
     const w = (name: string) => Number(new RegExp(`^${name}\\s+up\\s+\\S+\\s+(\\d+)`, 'm').exec(s)?.[1]);
     return { wan0: w('default'), wan1: w('wan1'), wan2: w('wan2'), status: s };
