@@ -295,9 +295,10 @@ lb_learn() {
 	done
 	[ "$_max" -ge 12500 ] || return 0
 	# the load each link has now: its open connections (conntrack, by mark)
-	_open=$(awk '/ tcp / && !/ ESTABLISHED /{ next }
+	_open=$({ cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null; } |
+		awk '/(^| )tcp / && !/ ESTABLISHED /{ next }
 		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) n[substr($i, 6)]++ }
-		END { for (m in n) printf "%s:%d ", m, n[m] }' /proc/net/nf_conntrack 2>/dev/null)
+		END { for (m in n) printf "%s:%d ", m, n[m] }')
 	_n=0
 	for _q in $_open; do _n=$((_n + ${_q#*:})); done
 	# with N open, a link of capacity c should hold 2N c / C after the next new ones: its
