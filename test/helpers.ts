@@ -1,6 +1,6 @@
 // Shared test helpers: the CLI in-process, and prerequisites that fail loudly, never skip.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,8 +24,17 @@ export async function cli(args: string[], backend: Backend = 'nftables'): Promis
   return { code, stdout, stderr };
 }
 
+const made: string[] = [];
+
+/** A new directory under the system's temporary one, removed after the test file (setup.ts). */
 export function tmpdir(prefix = 'linkbal-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTmpdirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A binary the test cannot do without: missing is a failure with the package to install. */
