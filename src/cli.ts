@@ -7,6 +7,7 @@ const io = {
   stdout: (t: string) => { process.stdout.write(t); },
   stderr: (t: string) => { process.stderr.write(t); },
   readFile: (f: string) => readFile(f, 'utf8'),
+  env: process.env,
   autoBackend: () =>
     ['/usr/sbin/nft', '/sbin/nft'].some((p) => existsSync(p)) ? ('nftables' as const) : ('iptables' as const),
 };

@@ -17,6 +17,8 @@ export interface Io {
   readFile(file: string): Promise<string>;
   /** The backend to use when none is given: nftables where nft is installed. */
   autoBackend(): Backend;
+  /** SOURCE_DATE_EPOCH, DEBFULLNAME, DEBEMAIL for --deb */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
@@ -84,9 +86,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   try { isDir = statSync(opts.root).isDirectory(); } catch { /* reported below */ }
   if (!isDir && opts.deb === undefined) problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
 
-  const epoch = buildEpoch(process.env);
+  const epoch = buildEpoch(io.env);
   if (opts.deb !== undefined && epoch === undefined) {
-    problems.push({ where: 'SOURCE_DATE_EPOCH', message: `${show(process.env.SOURCE_DATE_EPOCH ?? '')} is not seconds since 1970` });
+    problems.push({ where: 'SOURCE_DATE_EPOCH', message: `${show(io.env.SOURCE_DATE_EPOCH ?? '')} is not seconds since 1970` });
   }
 
   const result = validate(settings, io.autoBackend);
@@ -100,7 +102,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (opts.deb !== undefined) {
     try {
       const version = buildSitePackage(opts.deb, {
-        plan: result.plan, files: render(result.plan), epoch: epoch as number, maintainer: maintainer(process.env),
+        plan: result.plan, files: render(result.plan), epoch: epoch as number, maintainer: maintainer(io.env),
       });
       io.stdout(`wrote ${opts.deb}: linkbal-site ${version}\n` +
         `On the router: apt install ./${opts.deb.replace(/^.*\//, '')}   (it runs /etc/linkbal/rules restart)\n`);

@@ -20,6 +20,7 @@ export async function cli(args: string[], backend: Backend = 'nftables'): Promis
     stderr: (t) => { stderr += t; },
     readFile: (f) => readFile(f, 'utf8'),
     autoBackend: () => backend,
+    env: process.env,
   });
   return { code, stdout, stderr };
 }
