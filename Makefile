@@ -17,8 +17,9 @@ deps:
 	sh scripts/deps.sh
 
 lint: build
+	npx tsc -p tsconfig.test.json
 	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postrm
-	shellcheck test/lab/lab.sh
+	shellcheck test/lab/*.sh bench/*.sh
 
 test: build
 	npx vitest run
