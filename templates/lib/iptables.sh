@@ -2,9 +2,15 @@
 # Rules load with one `iptables-restore --noflush` batch: each table's COMMIT is atomic, and
 # declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
 
-# lb_jump TABLE CHAIN TARGET: print the rule that sends CHAIN to TARGET, unless it is there.
+# lb_jump CHAIN TARGET: print the rule that sends built-in CHAIN to TARGET, unless
+# iptables-save showed it already ($_saved, read once by lb_ruleset).
 lb_jump() {
-	iptables -w -t "$1" -C "$2" -j "$3" 2>/dev/null || echo "-I $2 -j $3"
+	# shellcheck disable=SC2154 # _saved: set by lb_ruleset
+	case $_saved in
+	*"-A $1 -j $2
+"*) ;;
+	*) echo "-I $1 -j $2" ;;
+	esac
 }
 
 # lb_choose MARK:WEIGHT...: the rules of chain linkbal-choose that give a new connection
@@ -48,23 +54,23 @@ lb_load() {
 
 # lb_unload: take out the jumps to linkbal's chains, then the chains, in one batch.
 lb_unload() {
-	_out=$RUN/unload
 	for _t in raw nat mangle; do
 		echo "*$_t"
-		for _c in PREROUTING OUTPUT POSTROUTING; do
-			for _to in linkbal-helper linkbal-nat linkbal-pre linkbal-out; do
-				iptables -w -t "$_t" -C "$_c" -j "$_to" 2>/dev/null && echo "-D $_c -j $_to"
-			done
-		done
-		for _c in linkbal-helper linkbal-nat linkbal-pre linkbal-out linkbal-choose; do
-			iptables -w -t "$_t" -n -L "$_c" >/dev/null 2>&1 && echo "-F $_c"
-		done
-		for _c in linkbal-helper linkbal-nat linkbal-pre linkbal-out linkbal-choose; do
-			iptables -w -t "$_t" -n -L "$_c" >/dev/null 2>&1 && echo "-X $_c"
-		done
+		_chains=''
+		while read -r _l; do
+			case $_l in
+			:linkbal-*) _chains="$_chains ${_l%% *}" ;;
+			"-A linkbal-"*) ;;
+			"-A "*" -j linkbal-"*) echo "-D ${_l#-A }" ;;
+			esac
+		done <<EOF
+$(iptables-save -t "$_t" 2>/dev/null)
+EOF
+		for _c in $_chains; do echo "-F ${_c#:}"; done
+		for _c in $_chains; do echo "-X ${_c#:}"; done
 		echo COMMIT
-	done >"$_out"
-	iptables-restore -w --noflush <"$_out" && rm -f "$_out" || return 1
+	done >"$RUN/unload"
+	iptables-restore -w --noflush <"$RUN/unload" && rm -f "$RUN/unload" || return 1
 	# iptables-nft made its tables (raw, nat, mangle) on the first load; where nothing but
 	# empty built-in chains is left, take the table away too, as it was before linkbal.
 	case $(iptables -V) in *nf_tables*) ;; *) return 0 ;; esac
