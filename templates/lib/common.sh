@@ -6,6 +6,9 @@
 #   ruleset      the ruleset loaded last (what `nft list` or iptables shows)
 RUN=/run/linkbal
 PREF=1000	# ip rule priority: PREF looks up main without its default route, PREF+MARK the link's table
+FALLBACK=32800	# after main: FALLBACK+MARK the link's table, so that while the main table has no
+		# default route (the default link is down) a new local connection still finds a
+		# route at all, before its mark sends it where it belongs
 
 # lb_info: to syslog only; lb_log, for trouble: to syslog and stderr (ifup shows it).
 lb_info() {
@@ -61,10 +64,10 @@ lb_sysctl() {
 	echo "$2" >"$_f"
 }
 
-# lb_members: print "MARK:WEIGHT" of the default link (mark 1) and of each link that is
-# up, in LINKS order, with their configured weights.
+# lb_members: print "MARK:WEIGHT" of the default link (mark 1; unless its ifdown ran) and
+# of each link that is up, in LINKS order, with their configured weights.
 lb_members() {
-	[ "$DEFAULT_WEIGHT" -gt 0 ] && printf '1:%s ' "$DEFAULT_WEIGHT"
+	[ "$DEFAULT_WEIGHT" -gt 0 ] && [ ! -f "$RUN/default-down" ] && printf '1:%s ' "$DEFAULT_WEIGHT"
 	while read -r _if _gw _w _m _t; do
 		[ -n "$_if" ] && [ -f "$RUN/up/$_if" ] && printf '%s:%s ' "$_m" "$_w"
 	done <<EOF
@@ -141,6 +144,9 @@ lb_apply() {
 	lb_ruleset "$@" >"$RUN/ruleset.new" || return 1
 	if lb_load "$RUN/ruleset.new"; then
 		mv -f "$RUN/ruleset.new" "$RUN/ruleset"
+		# remember the default link's device, for the hooks
+		lb_device 1
+		[ -z "$_dev" ] || echo "$_dev" >"$RUN/default-dev"
 	else
 		lb_log "the kernel refused the new ruleset ($RUN/ruleset.new); the previous one stays"
 		return 1
@@ -165,7 +171,9 @@ lb_up() {
 		ip rule add lookup main suppress_prefixlength 0 pref "$PREF" || return 1
 	if ip route replace default via "$_gw" dev "$1" table "$TABLE"; then
 		lb_rule_del $((PREF + MARK))
+		lb_rule_del $((FALLBACK + MARK))
 		ip rule add fwmark "$MARK" lookup "$TABLE" pref $((PREF + MARK)) &&
+			ip rule add lookup "$TABLE" pref $((FALLBACK + MARK)) &&
 			echo "$_gw $MARK $TABLE" >"$RUN/up/$1" &&
 			lb_apply && lb_learner_start && lb_info "$1 up: gateway $_gw, weight $WEIGHT" && return 0
 	fi
@@ -173,6 +181,7 @@ lb_up() {
 	rm -f "$RUN/up/$1"
 	lb_apply
 	lb_rule_del $((PREF + MARK))
+	lb_rule_del $((FALLBACK + MARK))
 	ip route flush table "$TABLE" 2>/dev/null
 	return 1
 }
@@ -185,11 +194,19 @@ lb_down() {
 	rm -f "$RUN/up/$1"
 	lb_apply
 	lb_rule_del $((PREF + _mark))
+	lb_rule_del $((FALLBACK + _mark))
 	ip route flush table "$_table" 2>/dev/null
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$_mark" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
 	lb_info "$1 down"
+}
+
+# lb_default up|down: the default link's own ifup or ifdown (the hooks know its device from
+# default-dev): while it is down, new connections go to the listed links only.
+lb_default() {
+	if [ "$1" = down ]; then : >"$RUN/default-down"; else rm -f "$RUN/default-down"; fi
+	lb_apply && lb_info "default link ($_dev) $1"
 }
 
 # lb_start: load the rules and take in every listed link that is up with an IPv4 address.
@@ -216,6 +233,7 @@ lb_stop() {
 		[ -f "$_f" ] || continue
 		read -r _gw _mark _table <"$_f"
 		lb_rule_del $((PREF + _mark))
+		lb_rule_del $((FALLBACK + _mark))
 		ip route flush table "$_table" 2>/dev/null
 		rm -f "$_f"
 	done
@@ -226,7 +244,7 @@ lb_stop() {
 		done <"$RUN/sysctl"
 		rm -f "$RUN/sysctl"
 	fi
-	rm -f "$RUN/ruleset" "$RUN/ruleset.new"
+	rm -f "$RUN/ruleset" "$RUN/ruleset.new" "$RUN/default-dev" "$RUN/default-down"
 }
 
 # ---- learned weights (AUTO=1: --weight auto) ----
@@ -347,7 +365,8 @@ lb_status() {
 	for _p; do _sum=$((_sum + ${_p#*:})); done
 	{
 		lb_weight 1 "$DEFAULT_WEIGHT"
-		echo "default up main-table $_lw 1 $_sum"
+		if [ -f "$RUN/default-down" ]; then echo "default down main-table $_lw 1 0"
+		else echo "default up main-table $_lw 1 $_sum"; fi
 		while read -r _if _gw _w _m _t; do
 			[ -n "$_if" ] || continue
 			if [ -f "$RUN/up/$_if" ]; then
@@ -401,8 +420,10 @@ lb_main() {
 	status) lb_status ;;
 	up) lb_up "$2" ;;
 	down) lb_down "$2" ;;
+	default-up) lb_default up ;;
+	default-down) lb_default down ;;
 	*)
-		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE" >&2
+		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE|default-up|default-down" >&2
 		exit 2
 		;;
 	esac
