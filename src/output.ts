@@ -26,12 +26,15 @@ export function describe(c: Change): string {
   return createTwoFilesPatch(c.target, c.target, c.before, c.file.content, '', '', { context: 3 });
 }
 
-/** All temporary files first, then the renames: a failure part-way writes nothing. */
+/** All temporary files first, then the renames: a failure part-way writes nothing (and
+ *  takes back the directories it made). */
 export async function write(changes: Change[]): Promise<void> {
   const temps: string[] = [];
+  const dirs: string[] = [];
   try {
     for (const c of changes) {
-      await fs.mkdirp(path.dirname(c.target), { mode: 0o755 });
+      const made = await fs.promises.mkdir(path.dirname(c.target), { recursive: true, mode: 0o755 });
+      if (made) dirs.push(made);
       const tmp = path.join(path.dirname(c.target), `.${path.basename(c.target)}.linkbal-new`);
       temps.push(tmp);
       // not executable until renamed: ifupdown2 would run a stray file in if-up.d
@@ -39,6 +42,7 @@ export async function write(changes: Change[]): Promise<void> {
     }
   } catch (e) {
     await Promise.all(temps.map((t) => fs.remove(t)));
+    for (const d of dirs.reverse()) await fs.remove(d);
     throw e;
   }
   for (const [i, c] of changes.entries()) {

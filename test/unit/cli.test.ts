@@ -225,3 +225,17 @@ describe('--backend', () => {
     expect(read(path.join(root, 'etc/linkbal/rules'))).toContain("BACKEND='iptables'");
   });
 });
+
+describe('writing', () => {
+  it('writes nothing when one file cannot be written: temporary files first, then the renames', async () => {
+    const root = tmpdir();
+    fs.mkdirpSync(path.join(root, 'etc/network/if-up.d'));
+    fs.writeFileSync(path.join(root, 'etc/network/if-up.d/linkbal'), 'old hook\n');
+    fs.writeFileSync(path.join(root, 'etc/linkbal'), 'a file where a directory must go\n');
+    const r = await cli([...HOWTO_ARGS, '--root', root]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/nothing written/);
+    expect(read(path.join(root, 'etc/network/if-up.d/linkbal'))).toBe('old hook\n');
+    expect(listing(root).sort()).toEqual(['etc', 'etc/linkbal', 'etc/network', 'etc/network/if-up.d', 'etc/network/if-up.d/linkbal']);
+  });
+});
