@@ -56,6 +56,11 @@ lb_gateway() {
 	return 1
 }
 
+# lb_conntrack: the connection tracking table, one connection a line ("mark=M", "bytes=B").
+lb_conntrack() {
+	cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null
+}
+
 # lb_sysctl KEY VALUE: set a sysctl under /proc/sys, remembering its first value for `stop`.
 lb_sysctl() {
 	_f=/proc/sys/$1
@@ -313,8 +318,7 @@ lb_learn() {
 	done
 	[ "$_max" -ge 12500 ] || return 0
 	# the load each link has now: its open connections (conntrack, by mark)
-	_open=$({ cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null; } |
-		awk '/(^| )tcp / && !/ ESTABLISHED /{ next }
+	_open=$(lb_conntrack | awk '/(^| )tcp / && !/ ESTABLISHED /{ next }
 		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) n[substr($i, 6)]++ }
 		END { for (m in n) printf "%s:%d ", m, n[m] }')
 	_n=0
@@ -380,7 +384,7 @@ lb_status() {
 $LINKS
 LINKS
 		echo --
-		if [ -r /proc/net/nf_conntrack ]; then cat /proc/net/nf_conntrack; else conntrack -L -o extended 2>/dev/null; fi
+		lb_conntrack
 	} | awk '
 		$1 == "--" { ct = 1; next }
 		!ct { n++; name[n] = $1; state[n] = $2; gw[n] = $3; w[n] = $4; mark[n] = $5
