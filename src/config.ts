@@ -2,7 +2,7 @@
 // "#" to the end of a line a comment. linkbal-gen saves what it used as
 // /etc/linkbal/linkbal.conf; `--config` on that file gives the same files byte for byte.
 import { KEYS, type Key, type Settings, addSetting, emptySettings } from './settings.js';
-import type { Plan } from './model.js';
+import { type Plan, weightText } from './model.js';
 import { VERSION } from './version.js';
 
 export interface ConfigError { where: string; message: string }
@@ -44,7 +44,7 @@ export function formatConfig(plan: Plan): string {
     `flush-on-down ${plan.flushOnDown ? 'yes' : 'no'}`,
     '',
     '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned)',
-    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${plan.auto ? 'auto' : l.weight}`),
+    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${weightText(plan, l)}`),
   ];
   if (plan.bypassDst.length || plan.bypassPorts.length) {
     lines.push('', '# connections that always use the default link');

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
-import type { Plan } from './model.js';
+import { type Plan, weightText } from './model.js';
 import type { RenderedFile } from './render.js';
 import { VERSION } from './version.js';
 
@@ -58,7 +58,7 @@ export function siteDepends(plan: Plan): string {
 }
 
 function summary(plan: Plan): string {
-  const links = plan.links.map((l) => `${l.iface} (gateway ${l.gw}, weight ${l.weight})`).join(', ');
+  const links = plan.links.map((l) => `${l.iface} (gateway ${l.gw}, weight ${weightText(plan, l)})`).join(', ');
   return `uplinks ${links}; default link weight ${plan.defaultWeight}; mode ${plan.mode}; backend ${plan.backend}` +
     (plan.lan.length ? `; LAN ${plan.lan.join(', ')}` : '') + (plan.flushOnDown ? '; flush on down' : '');
 }

@@ -33,6 +33,10 @@ export interface Plan {
   readonly lan: readonly string[];
 }
 
-export const DEFAULT_MARK = 1;
+/** A link's weight as the config file and the site package's description write it. */
+export function weightText(plan: Plan, link: Link): string {
+  return plan.auto ? 'auto' : String(link.weight);
+}
+
 export const MAX_LINKS = 32;
 export const TABLE_BASE = 100; // link with mark M uses routing table TABLE_BASE + M

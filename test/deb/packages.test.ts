@@ -123,6 +123,12 @@ describe('linkbal-gen --deb: the site package', () => {
     expect(field(deb, 'Depends')).toBe('iproute2, iptables, ifupdown | ifupdown2, conntrack');
   });
 
+  it('describes learned weights as auto', () => {
+    const deb = path.join(dir, 'auto.deb');
+    buildSiteDeb(deb, 1_764_000_000, ['--iface', 'eth1', '--gw', '172.16.0.1', '--weight', 'auto', '--backend', 'nftables']);
+    expect(field(deb, 'Description')).toContain('eth1 (gateway 172.16.0.1, weight auto)');
+  });
+
   it('is the same bytes for the same SOURCE_DATE_EPOCH, and a later one upgrades it', () => {
     const a = path.join(dir, 'a.deb');
     const b = path.join(dir, 'b.deb');
