@@ -6,8 +6,7 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // one file at a time: the lab tests count connections exactly, and on two cores a second
-    // lab's traffic made packets drop between namespaces (a lost SYN takes a round-robin slot)
+    // one file at a time: a lab is several namespaces, servers and clients, and CI has two cores
     maxWorkers: 1,
     minWorkers: 1,
     fileParallelism: false,
