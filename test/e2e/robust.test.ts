@@ -57,7 +57,8 @@ describe.each(BACKENDS)('robustness with the %s backend', (backend) => {
     sh('/etc/linkbal/rules down wan3'); // still configured, as ifup leaves it for the hook
     const without = sh(NETFILTER).stdout;
     const seen = new Set<string>();
-    for (let ms = 0; ms <= 60; ms += 3) {
+    // every 3 ms up to 60, and on until the load was hit at least once on a slow machine
+    for (let ms = 0; ms <= 60 || (seen.size < 2 && ms <= 600); ms += 3) {
       // up, killed after ms milliseconds; then the state of the kernel's netfilter
       sh(`/etc/linkbal/rules up wan3 & pid=$!; sleep ${ms / 1000}; kill -9 $pid 2>/dev/null; wait $pid; true`);
       const now = sh(NETFILTER).stdout;
