@@ -46,7 +46,7 @@ export interface RunOptions {
 }
 
 export interface ConnectionOptions {
-  /** default 8080 (TCP) / 53 (UDP) */
+  /** default 8080 (TCP; 8081 from the LAN, see LAN_PORT) / 53 (UDP) */
   port?: number;
   udp?: boolean;
   /** run the client in the lan namespace (needs { lan: true }) */
@@ -56,6 +56,12 @@ export interface ConnectionOptions {
   /** connections in flight at once (default 1 = sequential) */
   parallel?: number;
 }
+
+/** The server closes first and keeps TIME_WAIT for the host's connections to 8080. A LAN
+ *  connection masqueraded onto the same address and port would meet one: the server refuses
+ *  its SYN (PAWS), the client resets and sends it again, and that new conntrack entry takes a
+ *  second round-robin slot. So LAN clients use a TCP port of their own by default. */
+const LAN_PORT = 8081;
 
 export interface ConnectionResult {
   /** uplink per connection, in start order (`wanI`; unknown addresses kept as-is) */
@@ -238,7 +244,8 @@ export class Lab {
   /** Open n connections (TCP GET / or UDP probes) to the lab server and report the uplink each one used. */
   connections(n: number, opts: ConnectionOptions = {}): ConnectionResult {
     const args = [process.execPath, CLIENT_JS, '--count', String(n)];
-    if (opts.port !== undefined) args.push('--port', String(opts.port));
+    const port = opts.port ?? (opts.fromLan && !opts.udp ? LAN_PORT : undefined);
+    if (port !== undefined) args.push('--port', String(port));
     if (opts.udp) args.push('--udp');
     if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
     if (opts.parallel !== undefined) args.push('--parallel', String(opts.parallel));
@@ -253,7 +260,8 @@ export class Lab {
   /** Download /bytes/<bytes> `count` times, `parallel` at a time (for benchmarks). */
   download(bytes: number, count: number, parallel: number, opts: { fromLan?: boolean; port?: number; hosts?: string[] } = {}): DownloadResult {
     const args = [process.execPath, CLIENT_JS, '--download', String(bytes), '--count', String(count), '--parallel', String(parallel)];
-    if (opts.port !== undefined) args.push('--port', String(opts.port));
+    const port = opts.port ?? (opts.fromLan ? LAN_PORT : undefined);
+    if (port !== undefined) args.push('--port', String(port));
     if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
     const runOpts = { timeoutMs: 900_000 };
     const r = opts.fromLan ? this.netexec('lan', args, runOpts) : this.exec(args, runOpts);
