@@ -3,6 +3,24 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run } from './main.js';
 
+let failed = false;
+
+/** One line naming what failed (LINKBAL_DEBUG=1: the whole stack), and exit status 1. */
+function fail(what: string, e: unknown): void {
+  const debug = process.env.LINKBAL_DEBUG === '1' && e instanceof Error && e.stack;
+  const text = debug || `${String(e).split('\n')[0]} (LINKBAL_DEBUG=1 shows the stack)`;
+  process.stderr.write(`linkbal-gen: ${what}: ${text}\n`);
+  failed = true;
+  process.exitCode = 1;
+}
+
+// A reader that went away (`| head -1`, quitting less) is EPIPE: the stream is closed and
+// what is still printed goes nowhere, quietly. run() decides the exit status: it writes
+// the files before it prints, so a pipe that closes cannot undo them.
+for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']] as const) {
+  stream.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail(name, e); });
+}
+
 const io = {
   stdout: (t: string) => { process.stdout.write(t); },
   stderr: (t: string) => { process.stderr.write(t); },
@@ -13,9 +31,6 @@ const io = {
 };
 
 run(process.argv.slice(2), io).then(
-  (code) => { process.exitCode = code; },
-  (e: unknown) => {
-    process.stderr.write(`linkbal-gen: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exitCode = 1;
-  },
+  (code) => { if (!failed) process.exitCode = code; },
+  (e: unknown) => fail('internal error', e),
 );
