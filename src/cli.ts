@@ -17,9 +17,11 @@ function fail(what: string, e: unknown): void {
 // A reader that went away (`| head -1`, quitting less) is EPIPE: the stream is closed and
 // what is still printed goes nowhere, quietly. run() decides the exit status: it writes
 // the files before it prints, so a pipe that closes cannot undo them.
-for (const [stream, name] of [[process.stdout, 'standard output'], [process.stderr, 'standard error']] as const) {
-  stream.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail(name, e); });
-}
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail('standard output', e); });
+// standard error failing otherwise (a full disk) leaves nowhere to say so: exit 1 alone
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') { failed = true; process.exitCode = 1; }
+});
 
 const io = {
   stdout: (t: string) => { process.stdout.write(t); },

@@ -104,6 +104,20 @@ describe.each(NODES)('linkbal-gen under Node %s', (_, node) => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
+  it('ends, exit 1, when stderr fails otherwise (a full disk)', async () => {
+    const root = tmpdir();
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(node, [BIN, '--iface', 'eth1', '--gw', '300.1.1.1', '--root', root],
+        { stdio: ['ignore', 'ignore', full], timeout: 20_000 });
+      expect(r.error).toBeUndefined(); // not killed by the timeout
+      expect(r.status).toBe(1);
+      expect(fs.readdirSync(root)).toEqual([]);
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
   it('says an unexpected error in one line, and its stack with LINKBAL_DEBUG=1', async () => {
     // a TMPDIR that does not exist: --deb cannot make its staging directory
     const deb = path.join(tmpdir(), 'site.deb');
