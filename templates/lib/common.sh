@@ -61,6 +61,24 @@ lb_conntrack() {
 	cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null
 }
 
+# lb_routed: print the destinations of the main table's routes other than its default
+# route (the uplinks' own networks and gateways, a LAN, an admin's static routes), one a
+# line. Connections to them keep their route and take no turn of the chooser. Routes on
+# a link linkbal holds down are left out: ifdown removes them only after its hook ran.
+lb_routed() {
+	_gone=' '
+	[ -f "$RUN/default-down" ] && [ -r "$RUN/default-dev" ] && read -r _gone <"$RUN/default-dev"
+	while read -r _if _rest; do
+		[ -n "$_if" ] && [ ! -f "$RUN/up/$_if" ] && _gone="$_gone $_if"
+	done <<EOF
+$LINKS
+EOF
+	ip -4 route show table main 2>/dev/null | awk -v gone=" $_gone " '
+		$1 ~ /^(unicast|blackhole|unreachable|prohibit|throw)$/ { $1 = $2 }
+		{ for (i = 2; i < NF; i++) if ($i == "dev" && index(gone, " " $(i + 1) " ")) next }
+		$1 ~ /^[0-9.]+(\/[0-9]+)?$/ { print $1 }'
+}
+
 # lb_sysctl KEY VALUE: set a sysctl under /proc/sys, remembering its first value for `stop`.
 lb_sysctl() {
 	_f=/proc/sys/$1

@@ -48,6 +48,12 @@ lb_choose() {
 	esac
 }
 
+# lb_keep_routed: the rules of chain linkbal-choose that let a connection to a destination
+# of the main table's specific routes (lb_routed) pass unmarked, without taking a turn.
+lb_keep_routed() {
+	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
+}
+
 lb_load() {
 	iptables-restore -w --noflush <"$1"
 }

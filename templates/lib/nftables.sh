@@ -38,6 +38,14 @@ lb_choose() {
 	esac
 }
 
+# lb_keep_routed: the rule of chain choose that lets a connection to a destination of the
+# main table's specific routes (lb_routed) pass unmarked, without taking a turn.
+lb_keep_routed() {
+	_nets=''
+	for _net in $(lb_routed); do _nets="${_nets:+$_nets, }$_net"; done
+	[ -z "$_nets" ] || printf '\t\tip daddr { %s } return\n' "$_nets"
+}
+
 lb_load() {
 	nft -f "$1"
 }

@@ -1,9 +1,9 @@
 // linkbal on a real kernel with real ifupdown, for each backend: the HOWTO's layout
 // (default link wan0 weight 1, wan1 weight 2, wan2 weight 1 over DHCP), measured at the
 // server: which uplink address it saw.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { Lab } from '../lab/lab.js';
+import { Lab, uplinkOf } from '../lab/lab.js';
 import { cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
@@ -63,6 +63,13 @@ describe.each(BACKENDS)('balancing with the %s backend', (backend) => {
       expect(r.stderr, `ifup ${i} printed`).not.toMatch(/linkbal/);
     }
   });
+  // whatever a test did, and however it ended: the base settings, every link up, the rules
+  // loaded afresh (the round robin starts over), so that one failure stays one failure
+  afterEach(async () => {
+    await render();
+    for (const i of ['wan0', 'wan1', 'wan2']) lab.ifup(i);
+    rules('restart');
+  });
   afterAll(() => lab?.destroy());
 
   it('spreads new connections exactly by weight in nth mode (1:2:1)', () => {
@@ -79,6 +86,25 @@ describe.each(BACKENDS)('balancing with the %s backend', (backend) => {
     expect(s).toMatch(/^wan2\s+up\s+10\.1\.2\.1\s+1\s+25%/m);
     const conns = Number(/^wan1\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)/m.exec(s)?.[1]);
     expect(conns).toBeGreaterThan(0);
+  });
+
+  it('lets connections to connected networks keep their route, without taking a turn', () => {
+    // before every balanced connection, a ping to a neighbour: an uplink's gateway (as a DHCP
+    // renewal or the modem's web page), a LAN host. Had they taken turns, the balanced
+    // connections would fall on every other slot of the round robin, not on each in turn.
+    const out = lab.execOk(['sh', '-c', `for k in $(seq 100); do
+        set -- 10.1.0.1 10.1.1.1 10.1.2.1 10.3.0.2; shift $((k % 4))
+        ping -c 1 -W 2 "$1" >/dev/null || { echo "no answer from $1"; exit 1; }
+        curl -s -m 3 http://203.0.113.1:8080/; echo
+      done`]).stdout;
+    const order = out.trim().split('\n').map(uplinkOf);
+    const counts: Record<string, number> = {};
+    for (const u of order) counts[u] = (counts[u] ?? 0) + 1;
+    expect(counts).toEqual({ wan0: 25, wan1: 50, wan2: 25 });
+    // the host's pings to them carry no link mark: they were never chosen
+    const ct = lab.execOk(['sh', '-c', 'conntrack -L -p icmp 2>/dev/null']).stdout;
+    expect(ct).toMatch(/dst=10\.1\.2\.1 .*mark=0 /);
+    expect(ct).not.toMatch(/^icmp +\d+ \d+ src=\S+ dst=(10\.1\.[012]\.1|10\.3\.0\.2) .*mark=[1-9]/m);
   });
 
   it('re-spreads a downed link\'s share by weight (1:0:1) and takes it back on ifup', () => {

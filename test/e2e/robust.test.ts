@@ -1,6 +1,6 @@
 // Never break the network: parallel hooks, hooks killed part-way, faults, established
 // connections, and the bare environments ifupdown and ifupdown2 give hooks. For each backend.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
 import { cli } from '../helpers.js';
 
@@ -28,6 +28,13 @@ describe.each(BACKENDS)('robustness with the %s backend', (backend) => {
     lab = Lab.create({ uplinks: 4, rate: { wan0: '20mbit', wan1: '20mbit', wan2: '20mbit', wan3: '20mbit' } });
     lab.ifup('wan0');
     await render();
+  });
+  // whatever a test did, and however it ended: the base settings, every link up, the rules
+  // loaded afresh, so that one failure stays one failure
+  afterEach(async () => {
+    await render();
+    for (const l of ['wan0', ...LINKS]) lab.ifup(l);
+    sh('/etc/linkbal/rules restart');
   });
   afterAll(() => lab?.destroy());
 
