@@ -18,7 +18,7 @@ deps:
 
 lint: build
 	npx tsc -p tsconfig.test.json
-	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postrm
+	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postrm debian/site/postinst debian/site/prerm
 	shellcheck test/lab/*.sh bench/*.sh
 
 test: build

@@ -62,6 +62,11 @@ if (missing.length) { console.error(`build-deb: bundled but not in debian/copyri
 		cp "templates/$f" "$share/templates/$f"
 	done
 
+# What linkbal-gen --deb puts in every site package beside the rendered files: its
+# maintainer scripts and copyright (src/deb.ts reads them here, or from debian/site).
+mkdir -p "$share/site"
+cp debian/site/postinst debian/site/prerm debian/site/copyright "$share/site/"
+
 gzip -9n <debian/linkbal-gen.1 >"$pkg/usr/share/man/man1/linkbal-gen.1.gz"
 gzip -9n <debian/changelog >"$doc/changelog.gz"
 cp debian/copyright "$doc/copyright"

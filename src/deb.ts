@@ -3,12 +3,13 @@
 // built with `dpkg-deb --root-owner-group --build`, reproducibly for a given time stamp.
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Plan, weightText } from './model.js';
 import type { RenderedFile } from './render.js';
 import { VERSION } from './version.js';
@@ -83,82 +84,24 @@ function rfc2822(epoch: number): string {
     `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-const POSTINST = `#!/bin/sh
-# linkbal-site postinst: apply the rules to the links that are up now. The hooks apply
-# them at each ifup anyway, so a failure here must not fail the installation.
-set -e
+/** The site package's fixed files, kept as files to read and lint: debian/site/ in the
+ *  checkout (found from dist/ or src/), /usr/share/linkbal/site/ beside the bundled
+ *  linkbal-gen.mjs of the tool package (scripts/build-deb.sh puts them there). */
+function siteDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const dir of [path.join(here, 'site'), path.join(here, '..', 'debian', 'site')]) {
+    if (existsSync(path.join(dir, 'postinst'))) return dir;
+  }
+  throw new Error(`the site package's postinst, prerm and copyright not found next to ${here}`);
+}
 
-case "$1" in
-configure)
-	if [ -x /etc/linkbal/rules ]; then
-		/etc/linkbal/rules restart ||
-			echo "linkbal-site: '/etc/linkbal/rules restart' failed; links join at their next ifup (see /etc/linkbal/rules status)" >&2
-	fi
-	;;
-abort-upgrade | abort-remove | abort-deconfigure) ;;
-*)
-	echo "postinst called with unknown argument '$1'" >&2
-	exit 1
-	;;
-esac
+function readSite(name: 'postinst' | 'prerm' | 'copyright'): string {
+  return readFileSync(path.join(siteDir(), name), 'utf8');
+}
 
-exit 0
-`;
-
-// On upgrade too: the old script knows what it loaded (a new one may use another backend).
-const PRERM = `#!/bin/sh
-# linkbal-site prerm: take the rules away (on upgrade the new postinst puts them back).
-set -e
-
-case "$1" in
-remove | upgrade | deconfigure)
-	if [ -x /etc/linkbal/rules ]; then
-		/etc/linkbal/rules stop ||
-			echo "linkbal-site: '/etc/linkbal/rules stop' failed" >&2
-	fi
-	;;
-failed-upgrade) ;;
-*)
-	echo "prerm called with unknown argument '$1'" >&2
-	exit 1
-	;;
-esac
-
-exit 0
-`;
-
-const EXPAT = `Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in
-all copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN
-THE SOFTWARE.`;
-
+/** debian/site/copyright with its one substitution: @VERSION@, the linkbal-gen that rendered the files. */
 function copyright(): string {
-  const body = EXPAT.split('\n').map((l) => (l ? ` ${l}` : ' .')).join('\n');
-  return `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: linkbal
-Comment: The files under /etc were rendered by linkbal-gen ${VERSION} from linkbal's
- templates, and are under linkbal's license.
-
-Files: *
-Copyright: 2026 linkbal authors
-License: Expat
-
-License: Expat
-${body}
-`;
+  return readSite('copyright').replace(/@VERSION@/g, VERSION);
 }
 
 /** Every file of the package but DEBIAN/, relative, with mode and content. */
@@ -248,8 +191,9 @@ export function buildSitePackage(file: string, opts: SiteOptions, env: NodeJS.Pr
       ['conffiles', `${conffiles.join('\n')}\n`, 0o644],
       ['md5sums', entries.filter((p) => lstatSync(path.join(root, p)).isFile() && !conffiles.includes(`/${p}`))
         .map((p) => `${md5(p)}  ${p}\n`).join(''), 0o644],
-      ['postinst', POSTINST, 0o755],
-      ['prerm', PRERM, 0o755],
+      ['postinst', readSite('postinst'), 0o755],
+      // on upgrade too: the old script knows what it loaded (a new one may use another backend)
+      ['prerm', readSite('prerm'), 0o755],
     ];
     for (const [name, content, mode] of control) {
       writeFileSync(path.join(root, 'DEBIAN', name), content);

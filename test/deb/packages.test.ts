@@ -24,6 +24,7 @@ describe('make deb: the tool package', () => {
     expect(c).toContain('-rwxr-xr-x root/root ./usr/share/linkbal/linkbal-gen.mjs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/rules.sh.hbs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/lib/common.sh');
+    for (const f of ['postinst', 'prerm', 'copyright']) expect(c).toContain(`-rw-r--r-- root/root ./usr/share/linkbal/site/${f}`);
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/man/man1/linkbal-gen.1.gz');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/doc/linkbal/copyright');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/doc/linkbal/changelog.gz');
@@ -51,6 +52,19 @@ describe('make deb: the tool package', () => {
     const bad = sh(node18, [path.join(x, 'usr/share/linkbal/linkbal-gen.mjs'), '--iface', 'eth1', '--gw', 'x']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--gw #1: "x" is not an IPv4 address');
+  });
+
+  it('builds the same site package from the package as from the checkout (debian/site/ beside the bundle)', () => {
+    const x = tmpdir();
+    sh('dpkg-deb', ['-x', deb, x]);
+    const out = tmpdir();
+    const args = ['--iface', 'eth1', '--gw', '172.16.0.1', '--backend', 'nftables'];
+    const env = { SOURCE_DATE_EPOCH: '1764000000' };
+    const installed = sh(path.join(x, 'usr/bin/linkbal-gen'), [...args, '--deb', path.join(out, 'a.deb')], env);
+    expect(installed.stderr).toBe('');
+    expect(installed.status).toBe(0);
+    buildSiteDeb(path.join(out, 'b.deb'), 1_764_000_000, args);
+    expect(readFileSync(path.join(out, 'a.deb')).equals(readFileSync(path.join(out, 'b.deb')))).toBe(true);
   });
 
   it('passes lintian --fail-on error,warning', () => {
