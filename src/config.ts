@@ -1,32 +1,30 @@
 // The config file: the command line's settings, one or more "key value" pairs a line,
 // "#" to the end of a line a comment. linkbal-gen saves what it used as
 // /etc/linkbal/linkbal.conf; `--config` on that file gives the same files byte for byte.
-import { KEYS, type Key, type Settings, addSetting, emptySettings } from './settings.js';
+import { KEYS, type Key, type Problem, type Settings, addSetting, emptySettings } from './settings.js';
 import { type Plan, weightText } from './model.js';
 import { VERSION } from './version.js';
 
-export interface ConfigError { where: string; message: string }
-
-export function parseConfig(text: string, file: string): { settings: Settings; errors: ConfigError[] } {
+export function parseConfig(text: string, file: string): { settings: Settings; problems: Problem[] } {
   const settings = emptySettings();
-  const errors: ConfigError[] = [];
+  const problems: Problem[] = [];
   text.split('\n').forEach((raw, i) => {
     const where = `${file}:${i + 1}`;
     const words = raw.replace(/#.*/, '').split(/[ \t\r]+/).filter((w) => w !== '');
     if (words.length % 2 !== 0) {
-      errors.push({ where, message: `"${words[words.length - 1]}" has no value (each setting is "key value")` });
+      problems.push({ where, message: `"${words[words.length - 1]}" has no value (each setting is "key value")` });
       return;
     }
     for (let k = 0; k < words.length; k += 2) {
       const key = words[k] as string;
       if (!(KEYS as readonly string[]).includes(key)) {
-        errors.push({ where, message: `unknown setting "${key}" (known: ${KEYS.join(', ')})` });
+        problems.push({ where, message: `unknown setting "${key}" (known: ${KEYS.join(', ')})` });
         continue;
       }
       addSetting(settings, key as Key, { value: words[k + 1] as string, where: `${where}: ${key}` });
     }
   });
-  return { settings, errors };
+  return { settings, problems };
 }
 
 export function formatConfig(plan: Plan): string {

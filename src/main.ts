@@ -2,9 +2,9 @@
 // Everything the outside world gives or takes goes through io, so tests run it in-process.
 import { Command, CommanderError, Option } from 'commander';
 import { statSync } from 'node:fs';
-import { type Key, type Settings, addSetting, emptySettings, overlay } from './settings.js';
+import { type Key, type Problem, type Settings, addSetting, emptySettings, overlay } from './settings.js';
 import { parseConfig } from './config.js';
-import { type Problem, show, validate } from './validate.js';
+import { show, validate } from './validate.js';
 import type { Backend } from './model.js';
 import { render } from './render.js';
 import { changed, describe, plan, write } from './output.js';
@@ -76,7 +76,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (opts.config !== undefined) {
     try {
       const parsed = parseConfig(await io.readFile(opts.config), opts.config);
-      problems.push(...parsed.errors);
+      problems.push(...parsed.problems);
       settings = overlay(parsed.settings, cli);
     } catch (e) {
       problems.push({ where: '--config', message: `${show(opts.config)} cannot be read: ${(e as Error).message}` });

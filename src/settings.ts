@@ -1,10 +1,15 @@
 // Raw settings: what the command line and the config file said, in order, with where each
-// value came from. Nothing here is validated; validate.ts turns Settings into a Plan.
+// value came from, and the Problem type every stage reports bad input with. Nothing here is
+// validated; validate.ts turns Settings into a Plan.
 
 export interface Value {
   value: string;
   where: string; // "--gw #2" or "/etc/linkbal/linkbal.conf:7: gw"
 }
+
+/** What is wrong with the input, and where it was given (a Value's where, a flag, or
+ *  file:line): config.ts and validate.ts report these, main.ts prints them (exit 2). */
+export interface Problem { where: string; message: string }
 
 export interface RawLink {
   iface: Value;

@@ -1,12 +1,10 @@
 // Settings -> Plan, or every problem at once. Each message names the flag (or file:line),
 // shows the value, and says what is wrong.
-import type { Settings, Value } from './settings.js';
+import type { Problem, Settings, Value } from './settings.js';
 import {
   type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
   MAX_LINKS, TABLE_BASE,
 } from './model.js';
-
-export interface Problem { where: string; message: string }
 
 export type Result = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
 
