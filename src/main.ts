@@ -7,7 +7,7 @@ import { parseConfig } from './config.js';
 import { show, validate } from './validate.js';
 import type { Backend } from './model.js';
 import { render } from './render.js';
-import { changed, describe, plan, write } from './output.js';
+import { changed, describe, planWrites, write } from './output.js';
 import { VERSION } from './version.js';
 import { DebError, buildEpoch, buildSitePackage, maintainer } from './deb.js';
 
@@ -114,7 +114,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
   }
 
-  const changes = await plan(opts.root, render(result.plan));
+  const changes = await planWrites(opts.root, render(result.plan));
   if (opts.dryRun) {
     for (const c of changes) io.stdout(describe(c));
     return 0;

@@ -5,9 +5,11 @@ import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import type { RenderedFile } from './render.js';
 
+/** One file to write: what is rendered, where it goes, and what is there now. */
 export interface Change { file: RenderedFile; target: string; before?: string }
 
-export async function plan(root: string, files: RenderedFile[]): Promise<Change[]> {
+/** The writes that would put `files` under `root`, each with the file it replaces. */
+export async function planWrites(root: string, files: RenderedFile[]): Promise<Change[]> {
   return Promise.all(files.map(async (file) => {
     const target = path.join(root, file.path);
     const before = (await fs.pathExists(target)) ? await fs.readFile(target, 'utf8') : undefined;
