@@ -1,9 +1,12 @@
 # make         install npm packages and build; then bin/linkbal-gen runs from the checkout
-# make check   install what the tests need (Debian packages too), lint, unit and lab tests
+# make unit    the quick loop: no root, under 30 s (the generator, golden files, the sh runtime)
+# make check   install what the tests need (Debian packages too), lint, then the tiers, cheapest
+#              first, stopping at the first that fails: unit, kernel (root: rulesets through the
+#              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages)
 # make demo    see linkbal balance three uplinks in a throwaway lab (root)
 # make bench   throughput against the physical limit and the HOWTO's method (root)
 # make deb     dist/linkbal_<version>_all.deb
-.PHONY: all build deps lint test check demo bench deb clean
+.PHONY: all build deps lint unit kernel e2e pkg test check demo bench deb clean
 
 all: build
 
@@ -21,10 +24,22 @@ lint: build
 	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postrm debian/site/postinst debian/site/prerm
 	shellcheck test/lab/*.sh bench/*.sh
 
-test: build
-	npx vitest run
+# unit: its files two at a time; the root tiers one file at a time (vitest.config.ts)
+unit: build
+	npx vitest run --fileParallelism --maxWorkers 2 test/unit/
 
-check: deps lint test
+kernel: build
+	npx vitest run test/kernel/
+
+e2e: build
+	npx vitest run test/e2e/
+
+pkg: build
+	npx vitest run test/deb/
+
+test: unit kernel e2e pkg
+
+check: deps lint unit kernel e2e pkg
 
 demo: deps build
 	bash test/lab/demo.sh

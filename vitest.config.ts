@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // one file at a time: a lab is several namespaces, servers and clients, and CI has two cores
+    // (the tiers are folders, see the Makefile; `make unit` runs its files two at a time)
     maxWorkers: 1,
     minWorkers: 1,
     fileParallelism: false,
