@@ -1,6 +1,6 @@
 // The entry: the only place that touches process and exits.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { run } from './main.js';
 
 let failed = false;
@@ -27,6 +27,7 @@ const io = {
   stdout: (t: string) => { process.stdout.write(t); },
   stderr: (t: string) => { process.stderr.write(t); },
   readFile: (f: string) => readFile(f, 'utf8'),
+  isDirectory: (f: string) => stat(f).then((s) => s.isDirectory(), () => false),
   env: process.env,
   autoBackend: () =>
     ['/usr/sbin/nft', '/sbin/nft'].some((p) => existsSync(p)) ? ('nftables' as const) : ('iptables' as const),

@@ -7,7 +7,6 @@ import {
 } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Plan, weightText } from './model.js';
@@ -16,6 +15,9 @@ import { VERSION } from './version.js';
 
 export const SITE_PACKAGE = 'linkbal-site';
 const DEFAULT_MAINTAINER = 'linkbal-gen <linkbal-site@site.invalid>';
+
+/** The caller's environment (io.env): deb.ts reads no other. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 /** A failure that is the workstation's, not the input's: exit 1. */
 export class DebError extends Error {}
@@ -30,14 +32,14 @@ export interface SiteOptions {
 }
 
 /** The time stamp from SOURCE_DATE_EPOCH (digits only), else now; undefined if it is malformed. */
-export function buildEpoch(env: Readonly<Record<string, string | undefined>>, now = Date.now()): number | undefined {
+export function buildEpoch(env: Env, now = Date.now()): number | undefined {
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde === undefined || sde === '') return Math.floor(now / 1000);
   return /^\d{1,12}$/.test(sde) ? Number(sde) : undefined;
 }
 
 /** DEBFULLNAME <DEBEMAIL> as dch uses them, else a fixed placeholder in RFC 2606's .invalid (same bytes everywhere). */
-export function maintainer(env: Readonly<Record<string, string | undefined>>): string {
+export function maintainer(env: Env): string {
   const name = env.DEBFULLNAME?.trim();
   const mail = env.DEBEMAIL?.trim();
   const clean = (s: string) => /^[^<>\n,]+$/.test(s);
@@ -146,7 +148,7 @@ export function siteControl(opts: SiteOptions, installedSize: number, version = 
   ].join('\n');
 }
 
-function dpkgDeb(args: string[], env: NodeJS.ProcessEnv): void {
+function dpkgDeb(args: string[], env: Env): void {
   const r = spawnSync('dpkg-deb', args, { encoding: 'utf8', env });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
     throw new DebError('--deb needs dpkg-deb (Debian package dpkg), which is not on PATH');
@@ -162,11 +164,14 @@ function walk(dir: string, rel = ''): string[] {
   });
 }
 
-/** Build the site package at `file`; returns its version. Throws DebError (exit 1). */
-export function buildSitePackage(file: string, opts: SiteOptions, env: NodeJS.ProcessEnv = process.env): string {
+/** Build the site package at `file`; returns its version. Throws DebError (exit 1).
+ *  `env` is the caller's environment: the staging directory goes under its TMPDIR (else
+ *  /tmp, as mktemp does), and dpkg-deb runs with it (its PATH finds dpkg-deb). */
+export function buildSitePackage(file: string, opts: SiteOptions, env: Env): string {
   const version = siteVersion(opts.epoch);
-  const stage = mkdtempSync(path.join(os.tmpdir(), 'linkbal-site-'));
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  const stage = mkdtempSync(path.join(env.TMPDIR || '/tmp', 'linkbal-site-'));
+  // beside the target, so that the rename is atomic; named after the unique staging directory
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${path.basename(stage)}.tmp`);
   try {
     const root = path.join(stage, 'pkg');
     mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });

@@ -1,7 +1,10 @@
 // run(argv, io) -> exit status: 0 done, 1 failure at run time, 2 bad usage or input.
-// Everything the outside world gives or takes goes through io, so tests run it in-process.
+// What run() reads about the machine and what it prints go through io (standard output and
+// error, the config file, whether --root is a directory, whether nft is installed, the
+// environment), so tests run it in-process with their own. Not through io: its products,
+// the files under --root (output.ts) or the --deb package (deb.ts: a staging directory and
+// dpkg-deb), and its own data beside its code (the templates, debian/site/).
 import { Command, CommanderError, Option } from 'commander';
-import { statSync } from 'node:fs';
 import { type Key, type Problem, type Settings, addSetting, emptySettings, overlay } from './settings.js';
 import { parseConfig } from './config.js';
 import { show, validate } from './validate.js';
@@ -15,9 +18,11 @@ export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
   readFile(file: string): Promise<string>;
+  /** Whether there is a directory at this path (false if it cannot be seen at all). */
+  isDirectory(file: string): Promise<boolean>;
   /** The backend to use when none is given: nftables where nft is installed. */
   autoBackend(): Backend;
-  /** SOURCE_DATE_EPOCH, DEBFULLNAME, DEBEMAIL for --deb */
+  /** for --deb: SOURCE_DATE_EPOCH, DEBFULLNAME, DEBEMAIL; TMPDIR and PATH (dpkg-deb) */
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -82,9 +87,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       problems.push({ where: '--config', message: `${show(opts.config)} cannot be read: ${(e as Error).message}` });
     }
   }
-  let isDir = false;
-  try { isDir = statSync(opts.root).isDirectory(); } catch { /* reported below */ }
-  if (!isDir && opts.deb === undefined) problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
+  if (opts.deb === undefined && !(await io.isDirectory(opts.root))) {
+    problems.push({ where: '--root', message: `${show(opts.root)} is not a directory` });
+  }
 
   const epoch = buildEpoch(io.env);
   if (opts.deb !== undefined && epoch === undefined) {
@@ -103,7 +108,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     try {
       const version = buildSitePackage(opts.deb, {
         plan: result.plan, files: render(result.plan), epoch: epoch as number, maintainer: maintainer(io.env),
-      });
+      }, io.env);
       io.stdout(`wrote ${opts.deb}: linkbal-site ${version}\n` +
         `On the router: apt install ./${opts.deb.replace(/^.*\//, '')}   (it runs /etc/linkbal/rules restart)\n`);
       return 0;

@@ -1,7 +1,7 @@
 // Shared test helpers: the CLI in-process, and prerequisites that fail loudly, never skip.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ export async function cli(args: string[], backend: Backend = 'nftables'): Promis
     stdout: (t) => { stdout += t; },
     stderr: (t) => { stderr += t; },
     readFile: (f) => readFile(f, 'utf8'),
+    isDirectory: (f) => stat(f).then((s) => s.isDirectory(), () => false),
     autoBackend: () => backend,
     env: process.env,
   });
