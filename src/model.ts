@@ -1,5 +1,8 @@
-// The plan: validated, ready data that the templates print. Marks, tables and rule priorities
-// are decided here, once.
+// The plan: validated, ready data that the templates print (the types, and the constants
+// they need). validate.ts fills it in: each link's mark (2.. in the order given; the default
+// link is 1) and routing table (TABLE_BASE + mark). The ip rule priorities are not in the
+// plan: they are constants of the sh runtime in templates/lib/ (PREF=1000 and
+// FALLBACK=32800, each plus the mark).
 
 export type Mode = 'nth' | 'random' | 'hash';
 export type Backend = 'iptables' | 'nftables';
