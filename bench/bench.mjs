@@ -5,17 +5,21 @@
 //   node bench/bench.mjs [--rounds N] [--only howto,nftables-nth,...] [--out DIR]
 //                        [--count N] [--parallel P]   (other workloads, for analysis)
 //
-// Every lab is a fresh test/lab/lab.sh lab (network namespaces only; 10.x and
-// 203.0.113.x addresses), destroyed when its method is done, and on exit/signals.
+// Every lab is a fresh lab of the tests' harness, test/lab/lab.ts (network namespaces
+// only; 10.x and 203.0.113.x addresses), destroyed when its method is done, and on
+// exit/signals (lab.ts does that).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// lab.ts is TypeScript: ts-hooks.js strips its types when node loads it
+register('../test/lab/ts-hooks.js', import.meta.url);
+const { Lab, uplinkOf } = await import('../test/lab/lab.ts');
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
-const LAB = path.join(REPO, 'test/lab/lab.sh');
-const CLIENT = path.join(REPO, 'test/lab/client.js');
 const TIMELINE = path.join(HERE, 'timeline.mjs');
 const GEN = path.join(REPO, 'bin/linkbal-gen');
 
@@ -82,71 +86,35 @@ function ok(cmd, args, timeoutMs) {
 }
 
 // ---------------------------------------------------------------- labs
+// named b<TAG><n>: run.sh destroys whatever of those a killed bench.mjs left
 const TAG = process.env.BENCH_TAG || (process.pid % 36 ** 4).toString(36);
-let labCounter = 0;
-const live = new Set();
 
-function destroyAll() {
-  for (const name of [...live]) {
-    run('bash', [LAB, 'destroy', name]);
-    live.delete(name);
-  }
-}
-process.on('exit', destroyAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    destroyAll();
-    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
-  });
-}
-
-class Lab {
-  constructor() {
-    this.name = `b${TAG}${(labCounter++).toString(36)}`.slice(0, 8);
-    const rate = Object.entries(W.rates).map(([k, v]) => `${k}=${v}`).join(',');
-    live.add(this.name);
-    ok('bash', [LAB, 'create', this.name, '--uplinks', '3', '--rate', rate, '--owner', String(process.pid)]);
-    this.root = ok('bash', [LAB, 'root', this.name]).stdout.trim();
-    this.state = path.dirname(this.root);
-    // more server addresses on net's lo, one per download
-    const add = W.hosts.map((h) => `ip addr add ${h}/32 dev lo`).join('; ');
-    ok('bash', [LAB, 'netexec', this.name, 'net', 'sh', '-c', add]);
-  }
-  exec(args, timeoutMs) { return ok('bash', [LAB, 'exec', this.name, ...args], timeoutMs); }
-  destroy() {
-    ok('bash', [LAB, 'destroy', this.name]);
-    live.delete(this.name);
-  }
-}
-
+/** A lab with the bench's uplinks, and one server address per download on net's lo. */
 function withLab(fn) {
-  const lab = new Lab();
+  const lab = Lab.create({ uplinks: 3, rate: W.rates, prefix: `b${TAG}` });
   try {
+    const add = lab.netexec('net', ['sh', '-c', W.hosts.map((h) => `ip addr add ${h}/32 dev lo`).join('; ')]);
+    if (add.status !== 0) throw new Error(`lab ${lab.name}: adding the server addresses failed:\n${add.stderr}`);
     return fn(lab);
   } finally {
     lab.destroy();
   }
 }
 
-const uplinkOf = (addr) => { const m = /^10\.1\.(\d+)\.\d+$/.exec(addr); return m ? `wan${m[1]}` : addr; };
-function byLink(bytesBySource) {
-  const out = Object.fromEntries(LINKS.map((l) => [l, 0]));
-  for (const [a, b] of Object.entries(bytesBySource)) out[uplinkOf(a)] = (out[uplinkOf(a)] ?? 0) + b;
-  return out;
-}
+/** lab.execOk with the bench's longer default timeout. */
+const exec = (lab, args, timeoutMs = 300_000) => lab.execOk(args, { timeoutMs });
 function lastJson(r) { return JSON.parse(r.stdout.trim().split('\n').pop()); }
 
-/** One round of the workload with test/lab/client.js. */
+/** One round of the workload with test/lab/client.js (lab.download). */
 function download(lab, count = W.count, parallel = W.parallel) {
-  const r = lastJson(lab.exec([process.execPath, CLIENT, '--download', String(W.size), '--count', String(count),
-    '--parallel', String(parallel), '--hosts', W.hosts.join(',')], 900_000));
+  const r = lab.download(W.size, count, parallel, { hosts: W.hosts });
   if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed`);
-  return { seconds: r.seconds, bytes: byLink(r.bytesBySource) };
+  return { seconds: r.seconds, bytes: { ...Object.fromEntries(LINKS.map((l) => [l, 0])), ...r.bytesByUplink } };
 }
 
 /** One round with bench/timeline.mjs: the same downloads, with per-download times. */
 function timeline(lab) {
-  const r = lastJson(lab.exec([process.execPath, TIMELINE, '--download', String(W.size), '--count', String(W.count),
+  const r = lastJson(exec(lab, [process.execPath, TIMELINE, '--download', String(W.size), '--count', String(W.count),
     '--parallel', String(W.parallel), '--hosts', W.hosts.join(',')], 900_000));
   if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed (timeline)`);
   const perLink = {};
@@ -173,10 +141,10 @@ function medianRound(rounds) {
   return rounds.reduce((best, r) => (Math.abs(r.seconds - m) < Math.abs(best.seconds - m) ? r : best));
 }
 
-function ifupAll(lab) { for (const l of LINKS) lab.exec(['ifup', l]); }
+function ifupAll(lab) { for (const l of LINKS) exec(lab, ['ifup', l]); }
 
 function hookCost(lab, kind) {
-  const out = lab.exec(['bash', path.join(HERE, 'hookcost.sh'), kind, String(W.hookRounds), lab.state]).stdout;
+  const out = exec(lab, ['bash', path.join(HERE, 'hookcost.sh'), kind, String(W.hookRounds), lab.state]).stdout;
   const rows = (k) => out.split('\n').filter((l) => l.startsWith(`${k} `)).map((l) => l.split(' ').slice(1));
   const hook = rows('hook').map((r) => r.map(Number));
   const iud = rows('ifupdown').map((r) => r.map(Number));
@@ -209,7 +177,7 @@ function measureLimit() {
     const links = {};
     for (const l of LINKS) {
       // pin every server address to this uplink in the main table (no netfilter at all)
-      lab.exec(['ip', 'route', 'replace', '203.0.113.0/24', 'via', GW[l], 'dev', l]);
+      exec(lab, ['ip', 'route', 'replace', '203.0.113.0/24', 'via', GW[l], 'dev', l]);
       const rounds = [];
       for (let k = 0; k < W.rounds; k++) {
         // the workload's parallelism, and one connection at a time (which loses nothing to
@@ -221,7 +189,7 @@ function measureLimit() {
         }
         rounds.push({ parallelRate: r.bytes[l] / r.seconds, singleRate: s.bytes[l] / s.seconds });
       }
-      lab.exec(['ip', 'route', 'del', '203.0.113.0/24']);
+      exec(lab, ['ip', 'route', 'del', '203.0.113.0/24']);
       const parallelRate = median(rounds.map((r) => r.parallelRate));
       const singleRate = median(rounds.map((r) => r.singleRate));
       links[l] = { rate: Math.max(parallelRate, singleRate), parallelRate, singleRate, rounds };
@@ -239,7 +207,7 @@ function measureLimit() {
 function hookCostBaseline(lab) {
   const script = `for i in $(seq ${W.hookRounds}); do t0=$EPOCHREALTIME; ifdown wan1 2>/dev/null; t1=$EPOCHREALTIME; ifup wan1 2>/dev/null; t2=$EPOCHREALTIME;
     awk -v a=$t0 -v b=$t1 -v c=$t2 'BEGIN { printf "%.2f %.2f\\n", (b - a) * 1000, (c - b) * 1000 }'; done`;
-  const rows = lab.exec(['bash', '-c', script]).stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+  const rows = exec(lab, ['bash', '-c', script]).stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
   return { ifdownMs: median(rows.map((r) => r[0])), ifupMs: median(rows.map((r) => r[1])) };
 }
 
@@ -248,11 +216,11 @@ function measureMethod(m) {
   return withLab((lab) => {
     if (m.kind === 'howto') {
       ifupAll(lab);
-      lab.exec(['sh', path.join(HERE, 'howto.sh'), 'start']);
+      exec(lab, ['sh', path.join(HERE, 'howto.sh'), 'start']);
     } else {
       ok(GEN, [...(m.auto ? AUTO_ARGS : LINKBAL_ARGS), '--mode', m.mode, '--backend', m.backend, '--root', lab.root]);
       ifupAll(lab); // the hooks take wan1 and wan2 in
-      const st = lab.exec(['/etc/linkbal/rules', 'status']).stdout;
+      const st = exec(lab, ['/etc/linkbal/rules', 'status']).stdout;
       for (const l of ['wan1', 'wan2']) {
         if (!new RegExp(`^${l}\\s+up\\b`, 'm').test(st)) throw new Error(`${m.id}: ${l} not up in linkbal status:\n${st}`);
       }
@@ -260,10 +228,10 @@ function measureMethod(m) {
     const rounds = [];
     for (let k = 0; k < W.rounds; k++) {
       // learned weights: every round starts from equal weights (stop forgets what was learned)
-      if (m.auto) lab.exec(['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
+      if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
       const r = download(lab);
       if (m.auto) {
-        const st = lab.exec(['/etc/linkbal/rules', 'status']).stdout;
+        const st = exec(lab, ['/etc/linkbal/rules', 'status']).stdout;
         r.learned = ['default', 'wan1', 'wan2'].map((l) => new RegExp(`^${l}\\s+up\\s+\\S+\\s+(\\d+)`, 'm').exec(st)?.[1]).join(':');
         log(`  learned weights ${r.learned}`);
       }
@@ -286,13 +254,11 @@ const METHODS = [
 ];
 
 const t0 = Date.now();
-run('bash', [LAB, 'gc']);
 try {
   results.limit = measureLimit();
   log(`limit: ${(results.limit.sumRate * 8 / 1e6).toFixed(2)} Mbit/s together -> ${results.limit.seconds.toFixed(2)} s for ${W.count} MB`);
   for (const m of METHODS) if (want(m.id)) results.methods.push(measureMethod(m));
 } catch (e) {
-  destroyAll();
   die(`failed, no results written: ${e.message}`);
 }
 for (const m of results.methods) m.fraction = results.limit.seconds / m.seconds;

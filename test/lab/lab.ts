@@ -30,6 +30,8 @@ export interface LabOptions {
   dhcp?: string[];
   /** add the lb-NAME-lan namespace (client 10.3.0.2 behind host lan0 10.3.0.1) */
   lan?: boolean;
+  /** lab names are this and a counter (default: this process's id and thread, then the counter) */
+  prefix?: string;
 }
 
 export interface RunResult {
@@ -204,7 +206,8 @@ export class Lab {
     args.push('--owner', String(process.pid));
     for (let attempt = 0; attempt < 50; attempt++) {
       // [a-z0-9]{1,8}: 4 chars pid, 1 char worker thread, counter
-      const name = (process.pid % 36 ** 4).toString(36) + (threadId % 36).toString(36) + (counter++).toString(36);
+      const prefix = opts.prefix ?? (process.pid % 36 ** 4).toString(36) + (threadId % 36).toString(36);
+      const name = prefix + (counter++).toString(36);
       if (name.length > 8) throw new Error('linkbal lab: ran out of lab names');
       const r = run('bash', [LAB_SH, 'create', name, ...args]);
       if (r.status === EXIT_EXISTS) continue;
