@@ -296,6 +296,10 @@ cmd_create() {
 	for i in 1 2 3; do
 		ip -n "$net" addr add "203.0.113.$i/32" dev lo
 	done
+	# The server closes first. A TIME_WAIT it kept would meet a later connection that
+	# masquerading put on the same address and port: its SYN refused (PAWS), reset and
+	# sent again as a new flow, which takes a second round-robin turn. So it keeps none.
+	nsysctl "$net" net.ipv4.tcp_max_tw_buckets 0
 
 	for ((i = 0; i < uplinks; i++)); do
 		isp="lb-$name-isp$i"
