@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { Plan } from './model.js';
 import { formatConfig } from './config.js';
-import { iptablesView } from './backends/iptables.js';
-import { nftablesView } from './backends/nftables.js';
+import { iptablesPorts } from './backends/iptables.js';
+import { nftablesPorts } from './backends/nftables.js';
 import { VERSION } from './version.js';
 
 export interface RenderedFile {
@@ -24,16 +24,6 @@ export function shq(v: unknown): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A value placed in rules text (iptables-restore or nft input, inside a quoted here-document):
- *  no quoting applies there, so only words of these characters are let through. */
-export function word(v: unknown): string {
-  if (typeof v === 'number' && Number.isInteger(v)) return String(v);
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_.:/, -]+$/.test(v) || /^-|\s-|'|EOF/.test(v)) {
-    throw new Error(`word: refusing ${JSON.stringify(v)} in rules text`);
-  }
-  return v;
-}
-
 function templatesDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (const dir of [path.join(here, 'templates'), path.join(here, '..', 'templates')]) {
@@ -45,35 +35,41 @@ function templatesDir(): string {
 function compiler() {
   const hb = Handlebars.create();
   hb.registerHelper('shq', shq);
-  hb.registerHelper('word', word);
   const dir = templatesDir();
   const read = (name: string) => readFileSync(path.join(dir, name), 'utf8');
   const compile = (name: string) =>
-    hb.compile(read(name), { noEscape: true, strict: true, knownHelpers: { shq: true, word: true }, knownHelpersOnly: true });
+    hb.compile(read(name), { noEscape: true, strict: true, knownHelpers: { shq: true }, knownHelpersOnly: true });
   return { read, compile };
 }
 
+/** The static runtime, in the order the rules script defines it (the dispatcher last). */
+const RULES_LIB = ['state', 'weights', 'links', 'status', 'main'];
+
 export function render(plan: Plan): RenderedFile[] {
   const { read, compile } = compiler();
-  const linksTable = plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table}`).join('\n');
+  const lib = (names: string[]) => names.map((n) => read(`lib/${n}.sh`)).join('\n');
+  const lines = (rows: string[]) => (rows.length ? `\n${rows.join('\n')}\n` : '');
   const view = {
-    ...plan,
     version: VERSION,
-    iptables: plan.backend === 'iptables',
+    backend: plan.backend,
+    mode: plan.mode,
+    defaultWeight: plan.defaultWeight,
     flushOnDown: plan.flushOnDown ? 1 : 0,
     auto: plan.auto ? 1 : 0,
-    linksTable: `\n${linksTable}\n`,
-    ...iptablesView(plan),
-    ...nftablesView(plan),
-    ruleset: compile(`${plan.backend}.hbs`),
-    libCommon: read('lib/common.sh'),
-    libBackend: read(`lib/${plan.backend}.sh`),
+    linksTable: lines(plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table}`)),
+    lanList: plan.lan.join(' '),
+    bypassDstList: plan.bypassDst.join(' '),
+    bypassPortsTable: lines((plan.backend === 'iptables' ? iptablesPorts(plan) : nftablesPorts(plan))
+      .map((p) => `${p.proto} ${p.ports}`)),
+    lib: lib([...RULES_LIB.slice(0, -1), plan.backend, ...RULES_LIB.slice(-1)]),
   };
-  view.ruleset = view.ruleset(view) as never;
+  const hook = compile('hook.sh.hbs');
+  const ifaceCase = plan.links.map((l) => shq(l.iface)).join(' | ');
   return [
-    { path: 'etc/network/if-up.d/linkbal', mode: 0o755, content: compile('if-up.sh.hbs')(view) },
-    { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: compile('if-down.sh.hbs')(view) },
+    { path: 'etc/network/if-up.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'start', action: 'up', command: 'ifup', inout: 'into', dir: 'if-up.d' }) },
+    { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'stop', action: 'down', command: 'ifdown', inout: 'out of', dir: 'if-down.d' }) },
     { path: 'etc/linkbal/rules', mode: 0o755, content: compile('rules.sh.hbs')(view) },
+    { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },
     { path: 'etc/linkbal/linkbal.conf', mode: 0o644, content: formatConfig(plan) },
   ];
 }

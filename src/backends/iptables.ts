@@ -1,8 +1,8 @@
-// What the iptables templates need beyond the plan: multiport takes at most 15 ports a rule,
-// a range counting two, and writes ranges as LOW:HIGH.
+// The bypassed ports in iptables' syntax: multiport takes at most 15 ports a rule, a range
+// counting two, and writes ranges as LOW:HIGH. One entry per rule.
 import type { Plan } from '../model.js';
 
-export function iptablesView(plan: Plan) {
+export function iptablesPorts(plan: Plan): { proto: string; ports: string }[] {
   const portRules: { proto: string; ports: string }[] = [];
   for (const b of plan.bypassPorts) {
     let chunk: string[] = [];
@@ -19,5 +19,5 @@ export function iptablesView(plan: Plan) {
     }
     portRules.push({ proto: b.proto, ports: chunk.join(',') });
   }
-  return { portRules };
+  return portRules;
 }

@@ -2,14 +2,68 @@
 # Rules load with one `iptables-restore --noflush` batch: each table's COMMIT is atomic, and
 # declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
 
-# lb_jump CHAIN TARGET: print the rule that sends built-in CHAIN to TARGET, unless
-# iptables-save showed it already ($_saved, read once by lb_ruleset).
+# lb_ruleset MARK:WEIGHT...: print linkbal's chains for iptables-restore; the links given
+# are the ones new connections are spread over now (lb_choose).
+lb_ruleset() {
+	_saved="$(iptables-save 2>/dev/null)
+"
+	echo '*raw'
+	echo ':linkbal-helper - [0:0]'
+	lb_jump "$_saved" PREROUTING linkbal-helper
+	lb_jump "$_saved" OUTPUT linkbal-helper
+	cat <<'EOF'
+# FTP data connections become RELATED to their control connection and inherit its link
+-A linkbal-helper -p tcp --dport 21 -j CT --helper ftp
+COMMIT
+*nat
+:linkbal-nat - [0:0]
+EOF
+	lb_jump "$_saved" POSTROUTING linkbal-nat
+	echo "# a connection leaving by an uplink takes that uplink's address"
+	lb_links | while read -r _if _rest; do echo "-A linkbal-nat -o $_if -j MASQUERADE"; done
+	cat <<'EOF'
+COMMIT
+*mangle
+:linkbal-pre - [0:0]
+:linkbal-out - [0:0]
+:linkbal-choose - [0:0]
+EOF
+	lb_jump "$_saved" PREROUTING linkbal-pre
+	lb_jump "$_saved" OUTPUT linkbal-out
+	cat <<'EOF'
+# every packet of a connection takes the link mark of its first packet
+-A linkbal-pre -j CONNMARK --restore-mark
+-A linkbal-pre -m mark ! --mark 0 -j RETURN
+-A linkbal-pre -m conntrack ! --ctstate NEW -j RETURN
+# a connection that comes in on an uplink is answered through it
+EOF
+	lb_links | while read -r _if _gw _w _m _t; do echo "-A linkbal-pre -i $_if -j MARK --set-mark $_m"; done
+	for _if in $LAN; do echo "-A linkbal-pre -i $_if -m addrtype ! --dst-type LOCAL -j linkbal-choose"; done
+	cat <<'EOF'
+-A linkbal-pre -j CONNMARK --save-mark
+-A linkbal-out -j CONNMARK --restore-mark
+-A linkbal-out -m mark ! --mark 0 -j RETURN
+-A linkbal-out -m conntrack --ctstate NEW -m addrtype ! --dst-type LOCAL -j linkbal-choose
+-A linkbal-out -j CONNMARK --save-mark
+# connections to the main table's specific routes keep their route, and take no turn
+EOF
+	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
+	[ -z "$BYPASS_DST$BYPASS_PORTS" ] || echo '# bypass: these keep the default link'
+	for _net in $BYPASS_DST; do echo "-A linkbal-choose -d $_net -j RETURN"; done
+	echo "$BYPASS_PORTS" | while read -r _proto _ports; do
+		[ -z "$_proto" ] || echo "-A linkbal-choose -p $_proto -m multiport --dports $_ports -j RETURN"
+	done
+	lb_choose "$@"
+	echo COMMIT
+}
+
+# lb_jump SAVED CHAIN TARGET: print the rule that sends built-in CHAIN to TARGET, unless
+# SAVED (the output of iptables-save) shows it already.
 lb_jump() {
-	# shellcheck disable=SC2154 # _saved: set by lb_ruleset
-	case $_saved in
-	*"-A $1 -j $2
+	case $1 in
+	*"-A $2 -j $3
 "*) ;;
-	*) echo "-I $1 -j $2" ;;
+	*) echo "-I $2 -j $3" ;;
 	esac
 }
 
@@ -54,6 +108,7 @@ lb_keep_routed() {
 	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
 }
 
+# lb_load FILE: load the batch in FILE (each table atomic).
 lb_load() {
 	iptables-restore -w --noflush <"$1"
 }
@@ -75,8 +130,8 @@ EOF
 		for _c in $_chains; do echo "-F ${_c#:}"; done
 		for _c in $_chains; do echo "-X ${_c#:}"; done
 		echo COMMIT
-	done >"$RUN/unload"
-	iptables-restore -w --noflush <"$RUN/unload" && rm -f "$RUN/unload" || return 1
+	done >"$LB_UNLOAD"
+	iptables-restore -w --noflush <"$LB_UNLOAD" && rm -f "$LB_UNLOAD" || return 1
 	# iptables-nft made its tables (raw, nat, mangle) on the first load; where nothing but
 	# empty built-in chains is left, take the table away too, as it was before linkbal.
 	case $(iptables -V) in *nf_tables*) ;; *) return 0 ;; esac

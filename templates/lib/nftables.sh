@@ -2,8 +2,64 @@
 # Everything lives in one table, inet linkbal, replaced whole by one `nft -f` transaction:
 # a load the kernel refuses leaves the previous table as it was. No other table is touched.
 
-# lb_choose MARK:WEIGHT...: the statement of chain choose that gives a new connection its
-# link mark with one map lookup, spread by weight according to MODE.
+# lb_ruleset MARK:WEIGHT...: print the table for `nft -f`, replacing the old one in the
+# same transaction; the links given are the ones new connections are spread over now.
+lb_ruleset() {
+	cat <<'EOF'
+table inet linkbal {}
+delete table inet linkbal
+table inet linkbal {
+	ct helper ftp {
+		type "ftp" protocol tcp
+	}
+
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		meta nfproto != ipv4 return
+		# FTP data connections become RELATED to their control connection and inherit its link
+		ct state new tcp dport 21 ct helper set "ftp"
+		# every packet of a connection takes the link mark of its first packet
+		ct mark != 0 meta mark set ct mark return
+		ct state != new return
+		# a connection that comes in on an uplink is answered through it
+EOF
+	lb_links | while read -r _if _gw _w _m _t; do
+		printf '\t\tiifname "%s" ct mark set %s meta mark set %s return\n' "$_if" "$_m" "$_m"
+	done
+	for _if in $LAN; do printf '\t\tiifname "%s" fib daddr type != local jump choose\n' "$_if"; done
+	cat <<'EOF'
+	}
+
+	# a "route" chain: a mark set here sends the packet through the routing table again
+	chain out {
+		type route hook output priority mangle; policy accept;
+		meta nfproto != ipv4 return
+		ct state new tcp dport 21 ct helper set "ftp"
+		ct mark != 0 meta mark set ct mark return
+		ct state new fib daddr type != local jump choose
+	}
+
+	chain nat {
+		type nat hook postrouting priority srcnat; policy accept;
+		# a connection leaving by an uplink takes that uplink's address
+EOF
+	lb_links | while read -r _if _rest; do printf '\t\tmeta nfproto ipv4 oifname "%s" masquerade\n' "$_if"; done
+	printf '\t}\n\n\tchain choose {\n'
+	# connections to the main table's specific routes keep their route, and take no turn
+	_nets=''
+	for _net in $(lb_routed); do _nets="${_nets:+$_nets, }$_net"; done
+	[ -z "$_nets" ] || printf '\t\tip daddr { %s } return\n' "$_nets"
+	[ -z "$BYPASS_DST$BYPASS_PORTS" ] || printf '\t\t# bypass: these keep the default link\n'
+	for _net in $BYPASS_DST; do printf '\t\tip daddr %s return\n' "$_net"; done
+	echo "$BYPASS_PORTS" | while read -r _proto _ports; do
+		[ -z "$_proto" ] || printf '\t\t%s dport { %s } return\n' "$_proto" "$_ports"
+	done
+	lb_choose "$@"
+	printf '\t\tmeta mark set ct mark\n\t}\n}\n'
+}
+
+# lb_choose MARK:WEIGHT...: print the statement of chain choose that gives a new connection
+# its link mark with one map lookup, spread by weight according to MODE.
 lb_choose() {
 	[ $# -gt 0 ] || return 0
 	case $MODE in
@@ -38,18 +94,10 @@ lb_choose() {
 	esac
 }
 
-# lb_keep_routed: the rule of chain choose that lets a connection to a destination of the
-# main table's specific routes (lb_routed) pass unmarked, without taking a turn.
-lb_keep_routed() {
-	_nets=''
-	for _net in $(lb_routed); do _nets="${_nets:+$_nets, }$_net"; done
-	[ -z "$_nets" ] || printf '\t\tip daddr { %s } return\n' "$_nets"
-}
-
+# lb_load FILE: load the ruleset in FILE in one transaction. lb_unload: take the table away.
 lb_load() {
 	nft -f "$1"
 }
-
 lb_unload() {
 	printf 'table inet linkbal {}\ndelete table inet linkbal\n' | nft -f -
 }

@@ -23,7 +23,7 @@ describe('make deb: the tool package', () => {
     expect(c).toContain('lrwxrwxrwx root/root ./usr/bin/linkbal-gen -> ../share/linkbal/linkbal-gen.mjs');
     expect(c).toContain('-rwxr-xr-x root/root ./usr/share/linkbal/linkbal-gen.mjs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/rules.sh.hbs');
-    expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/lib/common.sh');
+    expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/lib/links.sh');
     for (const f of ['postinst', 'prerm', 'copyright']) expect(c).toContain(`-rw-r--r-- root/root ./usr/share/linkbal/site/${f}`);
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/man/man1/linkbal-gen.1.gz');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/doc/linkbal/copyright');
@@ -101,9 +101,10 @@ describe('linkbal-gen --deb: the site package', () => {
     expect(field(deb, 'Architecture')).toBe('all');
     expect(field(deb, 'Depends')).toBe(`iproute2, ${backend}, ifupdown | ifupdown2`);
     const conffiles = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar xO ./conffiles`, 'sh', deb]).stdout;
-    expect(conffiles).toBe('/etc/linkbal/linkbal.conf\n/etc/linkbal/rules\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
+    expect(conffiles).toBe('/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n/etc/linkbal/rules\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
     expect(contents(deb)).toEqual(expect.arrayContaining([
       '-rwxr-xr-x root/root ./etc/network/if-up.d/linkbal', '-rwxr-xr-x root/root ./etc/linkbal/rules',
+      '-rwxr-xr-x root/root ./etc/linkbal/learner',
       '-rw-r--r-- root/root ./etc/linkbal/linkbal.conf', '-rw-r--r-- root/root ./usr/share/doc/linkbal-site/changelog.gz',
     ]));
     const l = lintian(deb);

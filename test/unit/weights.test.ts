@@ -1,11 +1,11 @@
-// The runtime's weight arithmetic (templates/lib/common.sh, run by sh) against the reference.
+// The runtime's weight arithmetic (templates/lib/weights.sh, run by sh) against the reference.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import path from 'node:path';
 import { REPO, sh } from '../helpers.js';
 import { cascade, gcdAll, swrr } from './reference.js';
 
-const LIB = path.join(REPO, 'templates/lib/common.sh');
+const LIB = path.join(REPO, 'templates/lib/weights.sh');
 const call = (fn: string, args: string[]) => {
   const r = sh(`. '${LIB}'; ${fn} ${args.join(' ')}`);
   expect(r.stderr).toBe('');

@@ -1,0 +1,171 @@
+# ---- links and routing (templates/lib/links.sh): tables, ip rules, taking links in and out ----
+PREF=1000	# ip rule priority: PREF looks up main without its default route, PREF+MARK the link's table
+FALLBACK=32800	# after main: FALLBACK+MARK the link's table, so that while the main table has no
+		# default route (the default link is down) a new local connection still finds a
+		# route at all, before its mark sends it where it belongs
+
+# lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table from LINKS;
+# false if IFACE is not a listed link.
+lb_link() {
+	# shellcheck disable=SC2034 # the results, for the caller
+	while read -r _if lb_link_gw lb_link_weight lb_link_mark lb_link_table; do
+		[ "$_if" = "$1" ] && return 0
+	done <<EOF
+$LINKS
+EOF
+	return 1
+}
+
+# lb_is_ipv4 WORD: true if WORD is a dotted IPv4 address.
+lb_is_ipv4() {
+	case $1 in
+	*[!0-9.]* | *..* | .* | *. | '') return 1 ;;
+	*.*.*.*.*) return 1 ;;
+	*.*.*.*) return 0 ;;
+	esac
+	return 1
+}
+
+# lb_gateway IFACE CONFIGURED: print the gateway to use. For dhcp: the default route the
+# DHCP client installed on IFACE (dhclient, udhcpc), else the last router of dhclient's lease.
+lb_gateway() {
+	if [ "$2" != dhcp ]; then echo "$2"; return 0; fi
+	# shellcheck disable=SC2046 # split "default via GW dev IFACE ..." into words
+	set -- "$1" $(ip -4 route show default dev "$1" 2>/dev/null)
+	while [ $# -gt 1 ]; do
+		if [ "$2" = via ] && lb_is_ipv4 "${3:-}"; then echo "$3"; return 0; fi
+		shift
+	done
+	for _lease in "/var/lib/dhcp/dhclient.$1.leases" /var/lib/dhcp/dhclient.leases; do
+		[ -r "$_lease" ] || continue
+		_gw=$(sed -n 's/^[[:space:]]*option routers \([0-9.]*\).*/\1/p' "$_lease" | tail -n 1)
+		lb_is_ipv4 "$_gw" && { echo "$_gw"; return 0; }
+	done
+	return 1
+}
+
+# lb_default_dev: print the device of the main table's default route (the default link's).
+lb_default_dev() {
+	ip -4 route show default table main 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }'
+}
+
+# lb_routed: print the destinations of the main table's routes other than its default
+# route (the uplinks' own networks and gateways, a LAN, an admin's static routes), one a
+# line. Connections to them keep their route and take no turn of the chooser. Routes on
+# a link linkbal holds down are left out: ifdown removes them only after its hook ran.
+lb_routed() {
+	_gone=' '
+	[ -f "$LB_DEFAULT_DOWN" ] && [ -r "$LB_DEFAULT_DEV" ] && read -r _gone <"$LB_DEFAULT_DEV"
+	_gone="$_gone $(lb_links | while read -r _if _rest; do [ -f "$LB_UP/$_if" ] || printf '%s ' "$_if"; done)"
+	ip -4 route show table main 2>/dev/null | awk -v gone=" $_gone " '
+		$1 ~ /^(unicast|blackhole|unreachable|prohibit|throw)$/ { $1 = $2 }
+		{ for (i = 2; i < NF; i++) if ($i == "dev" && index(gone, " " $(i + 1) " ")) next }
+		$1 ~ /^[0-9.]+(\/[0-9]+)?$/ { print $1 }'
+}
+
+# lb_link_add IFACE GATEWAY MARK TABLE: the link's default route in its table, its fwmark
+# rule and its fallback rule. lb_link_del MARK TABLE [keep-route] takes them away again (a
+# missing one, or a device that is gone, is fine). Rules are deleted by their whole
+# selector, so a rule of someone else at the same priority stays.
+lb_link_add() {
+	ip route replace default via "$2" dev "$1" table "$4" || return 1
+	lb_link_del "$3" "$4" keep-route
+	ip rule add fwmark "$3" lookup "$4" pref $((PREF + $3)) &&
+		ip rule add lookup "$4" pref $((FALLBACK + $3))
+}
+lb_link_del() {
+	while ip rule del fwmark "$1" lookup "$2" pref $((PREF + $1)) 2>/dev/null; do :; done
+	while ip rule del lookup "$2" pref $((FALLBACK + $1)) 2>/dev/null; do :; done
+	[ "${3:-}" = keep-route ] || ip route flush table "$2" 2>/dev/null
+	return 0
+}
+
+# lb_apply: load the whole ruleset for the links up now, in one transaction.
+lb_apply() {
+	# shellcheck disable=SC2046 # the participants are words without glob characters
+	set -- $(lb_reduce $(lb_participants))
+	lb_ruleset "$@" >"$LB_RULESET_NEW" || return 1
+	if ! lb_load "$LB_RULESET_NEW"; then
+		lb_log "the kernel refused the new ruleset ($LB_RULESET_NEW); the previous one stays"
+		return 1
+	fi
+	mv -f "$LB_RULESET_NEW" "$LB_RULESET"
+	# remember the default link's device, for the hooks
+	_dev=$(lb_default_dev)
+	[ -z "$_dev" ] || echo "$_dev" >"$LB_DEFAULT_DEV"
+}
+
+# lb_up IFACE: give the link its table and rules, then re-spread over the links up.
+lb_up() {
+	lb_link "$1" || return 0
+	if ! _gw=$(lb_gateway "$1" "$lb_link_gw"); then
+		lb_log "$1: no gateway found (no DHCP route or lease); link not used"
+		return 1
+	fi
+	lb_sysctl "net/ipv4/conf/$1/rp_filter" 2
+	lb_sysctl "net/ipv4/conf/$1/src_valid_mark" 1
+	lb_sysctl net/netfilter/nf_conntrack_acct 1
+	ip rule show pref "$PREF" | grep -q . ||
+		ip rule add lookup main suppress_prefixlength 0 pref "$PREF" || return 1
+	if lb_link_add "$1" "$_gw" "$lb_link_mark" "$lb_link_table" &&
+		echo "$_gw $lb_link_mark $lb_link_table" >"$LB_UP_NEW" && mv -f "$LB_UP_NEW" "$LB_UP/$1" &&
+		lb_apply; then
+		lb_learner_start
+		lb_info "$1 up: gateway $_gw, weight $lb_link_weight"
+		return 0
+	fi
+	lb_log "$1: could not be brought into balancing; it carries no new connections"
+	rm -f "$LB_UP/$1"
+	lb_apply
+	lb_link_del "$lb_link_mark" "$lb_link_table"
+	return 1
+}
+
+# lb_down IFACE: take the link out first (re-spread), then drop its rules and table.
+lb_down() {
+	[ -f "$LB_UP/$1" ] || return 0
+	read -r _gw _mark _table <"$LB_UP/$1"
+	rm -f "$LB_UP/$1"
+	lb_apply
+	lb_link_del "$_mark" "$_table"
+	if [ "$FLUSH_ON_DOWN" = 1 ]; then
+		conntrack -D -m "$_mark" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
+	fi
+	lb_info "$1 down"
+}
+
+# lb_default up|down: the default link's own ifup or ifdown (the hooks know its device from
+# LB_DEFAULT_DEV): while it is down, new connections go to the listed links only.
+lb_default() {
+	if [ "$1" = down ]; then : >"$LB_DEFAULT_DOWN"; else rm -f "$LB_DEFAULT_DOWN"; fi
+	lb_apply && lb_info "default link ($(cat "$LB_DEFAULT_DEV" 2>/dev/null)) $1"
+}
+
+# lb_start: load the rules and take in every listed link that is up with an IPv4 address.
+lb_start() {
+	_rc=0
+	for _if in $(lb_links | while read -r _name _rest; do echo "$_name"; done); do
+		if ip -4 -o addr show dev "$_if" up 2>/dev/null | grep -q inet; then
+			lb_up "$_if" || _rc=1
+		fi
+	done
+	lb_apply || _rc=1
+	return "$_rc"
+}
+
+# lb_stop: remove everything linkbal added, from its state. A learner ends by itself
+# within a step, once the ruleset is gone.
+lb_stop() {
+	rm -rf "$LB_LEARN"
+	lb_unload
+	for _f in "$LB_UP"/*; do
+		[ -f "$_f" ] || continue
+		read -r _gw _mark _table <"$_f"
+		lb_link_del "$_mark" "$_table"
+		rm -f "$_f"
+	done
+	while ip rule del lookup main suppress_prefixlength 0 pref "$PREF" 2>/dev/null; do :; done
+	lb_sysctl_restore
+	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
+}

@@ -1,0 +1,56 @@
+# ---- state (templates/lib/state.sh): every path linkbal keeps, its log, its lock ----
+# shellcheck disable=SC2034 # the paths are for the other parts of the runtime
+# Everything linkbal knows at run time lives under /run/linkbal (gone at reboot, as the
+# kernel state it describes is). The only place that names these paths.
+LB_ETC=/etc/linkbal
+RUN=/run/linkbal
+LB_LOCK=$RUN/lock                 # flock: one change at a time (hooks run in parallel)
+LB_UP=$RUN/up                     # up/IFACE: "GATEWAY MARK TABLE" of a listed link in balance
+LB_UP_NEW=$RUN/up.new             # the next up/IFACE, renamed into place whole
+LB_DEFAULT_DEV=$RUN/default-dev   # the default link's device, as last seen (for the hooks)
+LB_DEFAULT_DOWN=$RUN/default-down # exists while the default link's ifdown holds it out
+LB_SYSCTL=$RUN/sysctl             # "KEY VALUE": the first value of each sysctl linkbal set
+LB_RULESET=$RUN/ruleset           # the ruleset loaded last: exists while linkbal is started
+LB_RULESET_NEW=$RUN/ruleset.new   # the ruleset being loaded
+# shellcheck disable=SC2034 # used by the iptables backend only
+LB_UNLOAD=$RUN/unload             # iptables: the batch that takes linkbal's chains out
+LB_LEARN=$RUN/learn               # learner: learn/MARK "TIME RX_BYTES ESTIMATE", learn/weights
+LB_LEARNER_LOCK=$RUN/learner.lock # held by the running learner: its liveness, not a pid
+
+# lb_info MESSAGE: to syslog only. lb_log MESSAGE, for trouble: syslog and stderr (ifup shows it).
+lb_info() {
+	logger -t linkbal -- "$*" 2>/dev/null
+}
+lb_log() {
+	lb_info "$*"
+	echo "linkbal: $*" >&2
+}
+
+# lb_sysctl KEY VALUE: set a sysctl under /proc/sys, remembering its first value for `stop`.
+lb_sysctl() {
+	_f=/proc/sys/$1
+	[ -w "$_f" ] || return 0
+	grep -q "^$1 " "$LB_SYSCTL" 2>/dev/null || echo "$1 $(cat "$_f")" >>"$LB_SYSCTL"
+	echo "$2" >"$_f"
+}
+
+# lb_sysctl_restore: put back every sysctl lb_sysctl changed.
+lb_sysctl_restore() {
+	[ -f "$LB_SYSCTL" ] || return 0
+	while read -r _key _val; do
+		[ -w "/proc/sys/$_key" ] && echo "$_val" >"/proc/sys/$_key"
+	done <"$LB_SYSCTL"
+	rm -f "$LB_SYSCTL"
+}
+
+# lb_learner_start: start the learner (AUTO=1) unless one runs: one holds LB_LEARNER_LOCK.
+# The lock is taken here and handed to the learner (fd 8), so two starts never make two
+# learners; the learner leaves this run's lock (fd 9) behind, and runs in its own session.
+lb_learner_start() {
+	[ "$AUTO" = 1 ] || return 0
+	exec 8>"$LB_LEARNER_LOCK"
+	if flock -n 8; then
+		setsid "$LB_ETC/learner" </dev/null >/dev/null 2>&1 9>&- &
+	fi
+	exec 8>&-
+}

@@ -1,0 +1,48 @@
+# ---- status (templates/lib/status.sh): what linkbal holds now, for `rules status` ----
+
+# lb_conntrack: print the connection tracking table, one connection a line ("mark=M", "bytes=B").
+lb_conntrack() {
+	cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null
+}
+
+# lb_status: per link, state, gateway, weight, target share, and the connections conntrack
+# holds for it now with their bytes (both directions), with a bar of its share of the bytes.
+lb_status() {
+	echo "linkbal: backend $BACKEND, mode $MODE, rules $([ -f "$LB_RULESET" ] && echo loaded || echo 'not loaded')"
+	# shellcheck disable=SC2046
+	set -- $(lb_participants)
+	_sum=0
+	for _p; do _sum=$((_sum + ${_p#*:})); done
+	{
+		_w=$(lb_weight 1 "$DEFAULT_WEIGHT")
+		if [ -f "$LB_DEFAULT_DOWN" ]; then echo "default down main-table $_w 1 0"
+		else echo "default up main-table $_w 1 $_sum"; fi
+		lb_links | while read -r _if _gw _w _m _t; do
+			if [ -f "$LB_UP/$_if" ]; then
+				read -r _gw _rest <"$LB_UP/$_if"
+				echo "$_if up $_gw $(lb_weight "$_m" "$_w") $_m $_sum"
+			else
+				echo "$_if down $_gw $_w $_m 0"
+			fi
+		done
+		echo --
+		lb_conntrack
+	} | awk '
+		$1 == "--" { ct = 1; next }
+		!ct { n++; name[n] = $1; state[n] = $2; gw[n] = $3; w[n] = $4; mark[n] = $5
+			share[n] = ($6 > 0 && $4 > 0) ? int($4 * 100 / $6) "%" : "-"; next }
+		{ m = ""; b = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^mark=/) m = substr($i, 6)
+				if ($i ~ /^bytes=/) b += substr($i, 7)
+			}
+			conns[m]++; bytes[m] += b; total += b }
+		END {
+			printf "%-15s %-5s %-15s %6s %5s %7s %12s\n", "link", "state", "gateway", "weight", "share", "conns", "bytes"
+			for (i = 1; i <= n; i++) {
+				k = mark[i]; bar = ""
+				for (j = 0; total > 0 && j < 30 * bytes[k] / total; j++) bar = bar "#"
+				printf "%-15s %-5s %-15s %6s %5s %7d %12d %s\n", name[i], state[i], gw[i], w[i], share[i], conns[k], bytes[k], bar
+			}
+		}'
+}
