@@ -38,11 +38,17 @@ export function formatConfig(plan: Plan): string {
     `mode ${plan.mode}`,
     '# share of the default link (the main routing table); 0: only when no uplink is up',
     `default-weight ${plan.defaultWeight}`,
+    '# failover tier of the default link, 1-9: 1 primary, higher a backup',
+    `default-tier ${plan.defaultTier}`,
     '# yes: when a link goes down, drop its connections so clients retry on a live link',
     `flush-on-down ${plan.flushOnDown ? 'yes' : 'no'}`,
     '',
-    '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned)',
-    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${weightText(plan, l)}`),
+    '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned),',
+    '# failover tier (1-9: 1 primary, higher a backup)',
+    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${weightText(plan, l)} tier ${l.tier}`),
+    '',
+    '# addresses each link pings through itself to tell whether it works; none: no tracking',
+    ...(plan.probes.length ? plan.probes.map((p) => `probe ${p}`) : ['probe none']),
   ];
   if (plan.bypassDst.length || plan.bypassPorts.length) {
     lines.push('', '# connections that always use the default link');

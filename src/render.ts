@@ -55,8 +55,10 @@ export function render(plan: Plan): RenderedFile[] {
     mode: plan.mode,
     defaultWeight: plan.defaultWeight,
     flushOnDown: plan.flushOnDown ? 1 : 0,
+    defaultTier: plan.defaultTier,
+    probeList: plan.probes.join(' '),
     auto: plan.auto ? 1 : 0,
-    linksTable: lines(plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table}`)),
+    linksTable: lines(plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table} ${l.tier}`)),
     lanList: plan.lan.join(' '),
     bypassDstList: plan.bypassDst.join(' '),
     bypassPortsTable: lines((plan.backend === 'iptables' ? iptablesPorts(plan) : nftablesPorts(plan))

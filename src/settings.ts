@@ -15,68 +15,74 @@ export interface RawLink {
   iface: Value;
   gw?: Value;
   weight?: Value;
-  extra: Value[]; // a second --gw or --weight for the same --iface
+  tier?: Value;
+  extra: Value[]; // a second --gw, --weight or --tier for the same --iface
 }
 
 export interface Settings {
   links: RawLink[];
-  orphans: Value[]; // --gw or --weight before any --iface
+  orphans: Value[]; // --gw, --weight or --tier before any --iface
   defaultWeight?: Value;
+  defaultTier?: Value;
   mode?: Value;
   backend?: Value;
   flushOnDown?: Value;
   bypassDst: Value[];
   bypassPort: Value[];
   lan: Value[];
+  probe: Value[];
 }
 
 /** The keys of a setting, as flags without "--" and as config-file words. */
 export const KEYS = [
-  'iface', 'gw', 'weight', 'default-weight', 'mode', 'backend',
-  'bypass-dst', 'bypass-port', 'lan', 'flush-on-down',
+  'iface', 'gw', 'weight', 'tier', 'default-weight', 'default-tier', 'mode', 'backend',
+  'bypass-dst', 'bypass-port', 'lan', 'flush-on-down', 'probe',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
 export function emptySettings(): Settings {
-  return { links: [], orphans: [], bypassDst: [], bypassPort: [], lan: [] };
+  return { links: [], orphans: [], bypassDst: [], bypassPort: [], lan: [], probe: [] };
 }
 
-/** Add one setting in the order it was given: --gw and --weight belong to the last --iface. */
+/** Add one setting in the order it was given: --gw, --weight and --tier belong to the last --iface. */
 export function addSetting(s: Settings, key: Key, v: Value): void {
   const last = s.links[s.links.length - 1];
   switch (key) {
     case 'iface': s.links.push({ iface: v, extra: [] }); break;
     case 'gw':
-    case 'weight': {
-      const field = key === 'gw' ? 'gw' : 'weight';
+    case 'weight':
+    case 'tier':
       if (!last) s.orphans.push(v);
-      else if (last[field]) last.extra.push(v);
-      else last[field] = v;
+      else if (last[key]) last.extra.push(v);
+      else last[key] = v;
       break;
-    }
     case 'default-weight': s.defaultWeight = v; break;
+    case 'default-tier': s.defaultTier = v; break;
     case 'mode': s.mode = v; break;
     case 'backend': s.backend = v; break;
     case 'flush-on-down': s.flushOnDown = v; break;
     case 'bypass-dst': s.bypassDst.push(v); break;
     case 'bypass-port': s.bypassPort.push(v); break;
     case 'lan': s.lan.push(v); break;
+    case 'probe': s.probe.push(v); break;
   }
 }
 
 /** Command-line settings over the config file's: a single value replaces the file's, and a
- *  list given on the command line (links, bypasses, LANs) replaces the file's whole list. */
+ *  list given on the command line (links, bypasses, LANs, probes) replaces the file's whole list. */
 export function overlay(file: Settings, cli: Settings): Settings {
   const hasLinks = cli.links.length > 0 || cli.orphans.length > 0;
   return {
     links: hasLinks ? cli.links : file.links,
     orphans: hasLinks ? cli.orphans : file.orphans,
     defaultWeight: cli.defaultWeight ?? file.defaultWeight,
+    defaultTier: cli.defaultTier ?? file.defaultTier,
     mode: cli.mode ?? file.mode,
     backend: cli.backend ?? file.backend,
     flushOnDown: cli.flushOnDown ?? file.flushOnDown,
     bypassDst: cli.bypassDst.length ? cli.bypassDst : file.bypassDst,
     bypassPort: cli.bypassPort.length ? cli.bypassPort : file.bypassPort,
     lan: cli.lan.length ? cli.lan : file.lan,
+    probe: cli.probe.length ? cli.probe : file.probe,
   };
 }

@@ -3,7 +3,7 @@
 import type { Problem, Settings, Value } from './settings.js';
 import {
   type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
-  MAX_LINKS, TABLE_BASE,
+  DEFAULT_PROBES, MAX_LINKS, MAX_PROBES, MAX_TIER, TABLE_BASE,
 } from './model.js';
 
 export type Result = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
@@ -41,6 +41,14 @@ function gatewayProblem(s: string): string | undefined {
   if (!o) return 'is not an IPv4 address or "dhcp"';
   const first = o[0] as number;
   if (first === 0 || first === 127 || first >= 224) return 'is not a usable gateway address';
+  return undefined;
+}
+
+function probeProblem(s: string): string | undefined {
+  const o = parseIPv4(s);
+  if (!o) return 'is not an IPv4 address or "none"';
+  const first = o[0] as number;
+  if (first === 0 || first === 127 || first >= 224) return 'is not a unicast address to probe (not 0.x, 127.x or 224 and up)';
   return undefined;
 }
 
@@ -84,6 +92,7 @@ export function parsePorts(s: string): { value?: BypassPorts; problem?: string }
   return { value: { proto: m[1] as 'tcp' | 'udp', ranges, spec } };
 }
 
+const TIER_PROBLEM = `is not a tier (an integer 1-${MAX_TIER}: 1 primary, higher a backup)`;
 const MODES: readonly Mode[] = ['nth', 'random', 'hash'];
 const BACKENDS: readonly string[] = ['iptables', 'nftables', 'auto'];
 
@@ -120,8 +129,12 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     if (raw.weight && auto && given !== 'auto') {
       bad(raw.weight, 'is a fixed weight, but another link has --weight auto: learned weights are for every link');
     } else if (weight === undefined && raw.weight) bad(raw.weight, 'is not a weight (an integer 1-1000, or auto)');
+    const tier = raw.tier ? parseInteger(raw.tier.value, 1, MAX_TIER) : 1;
+    if (tier === undefined && raw.tier) bad(raw.tier, TIER_PROBLEM);
     const mark = i + 2;
-    links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, mark, table: TABLE_BASE + mark });
+    links.push({
+      iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, mark, table: TABLE_BASE + mark, tier: tier ?? 1,
+    });
   });
 
   let defaultWeight = 1;
@@ -129,6 +142,12 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     const w = parseInteger(s.defaultWeight.value, 0, 1000);
     if (w === undefined) bad(s.defaultWeight, 'is not a weight (an integer 0-1000)');
     else defaultWeight = w;
+  }
+  let defaultTier = 1;
+  if (s.defaultTier) {
+    const t = parseInteger(s.defaultTier.value, 1, MAX_TIER);
+    if (t === undefined) bad(s.defaultTier, TIER_PROBLEM);
+    else defaultTier = t;
   }
   const mode = s.mode?.value ?? 'nth';
   if (s.mode && !(MODES as readonly string[]).includes(mode)) bad(s.mode, `is not a mode (${MODES.join(', ')})`);
@@ -159,10 +178,38 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     else { unique(v); lan.push(v.value); }
   }
 
+  const probes: string[] = [];
+  const probed = new Map<string, string>();
+  let tooMany = false;
+  for (const v of s.probe) {
+    const p = v.value === 'none' ? undefined : probeProblem(v.value);
+    const before = probed.get(v.value);
+    if (p) bad(v, p);
+    else if (before !== undefined) bad(v, `is given twice (also at ${before})`);
+    else {
+      probed.set(v.value, v.where);
+      if (v.value === 'none') continue;
+      if (probes.length < MAX_PROBES) probes.push(v.value);
+      else if (!tooMany) {
+        tooMany = true;
+        bad(v, `is one address to probe too many (at most ${MAX_PROBES})`);
+      }
+    }
+  }
+  const none = s.probe.find((v) => v.value === 'none');
+  const address = s.probe.find((v) => v.value !== 'none');
+  if (none && address) {
+    bad(none, `(no health tracking) cannot go with an address to probe (${address.where}: ${show(address.value)})`);
+  }
+  if (s.probe.length === 0) probes.push(...DEFAULT_PROBES);
+
   if (problems.length) return { ok: false, problems };
   if (backend === 'auto') backend = autoBackend();
   return {
     ok: true,
-    plan: { links, defaultWeight, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown, bypassDst, bypassPorts, lan },
+    plan: {
+      links, defaultWeight, defaultTier, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown,
+      bypassDst, bypassPorts, lan, probes,
+    },
   };
 }

@@ -33,22 +33,29 @@ describe('linkbal-gen command line', () => {
     expect(again.stdout).toContain(`unchanged ${root}/etc/linkbal/rules`);
   });
 
-  it('gives --gw and --weight to the --iface before them', async () => {
+  it('gives --gw, --weight and --tier to the --iface before them', async () => {
     const root = tmpdir();
-    await cli(['--iface', 'a', '--weight', '3', '--gw', '10.0.0.1', '--iface', 'b', '--gw', 'dhcp', '--root', root]);
+    await cli(['--iface', 'a', '--weight', '3', '--tier', '2', '--gw', '10.0.0.1', '--iface', 'b', '--gw', 'dhcp', '--root', root]);
     const conf = read(path.join(root, 'etc/linkbal/linkbal.conf'));
-    expect(conf).toContain('iface a gw 10.0.0.1 weight 3\niface b gw dhcp weight 1\n');
+    expect(conf).toContain('iface a gw 10.0.0.1 weight 3 tier 2\niface b gw dhcp weight 1 tier 1\n');
   });
 
   it('reproduces the same files byte for byte from the saved config', async () => {
-    const first = tmpdir();
-    await cli(['--iface', 'wan1', '--gw', 'dhcp', '--weight', '7', '--mode', 'random', '--lan', 'lan0',
-      '--default-weight', '0', '--bypass-port', 'udp/53', '--flush-on-down', '--root', first]);
-    const second = tmpdir();
-    const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
-    expect(r.code, r.stderr).toBe(0);
-    for (const f of listing(first).filter((f) => fs.statSync(path.join(first, f)).isFile())) {
-      expect(read(path.join(second, f)), f).toBe(read(path.join(first, f)));
+    for (const args of [
+      ['--iface', 'wan1', '--gw', 'dhcp', '--weight', '7', '--tier', '2', '--mode', 'random', '--lan', 'lan0',
+        '--default-weight', '0', '--default-tier', '3', '--bypass-port', 'udp/53', '--flush-on-down',
+        '--probe', '192.0.2.1', '--probe', '198.51.100.7'],
+      [...HOWTO_ARGS], // the default probes and tiers
+      ['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', 'dhcp', '--tier', '9', '--probe', 'none'],
+    ]) {
+      const first = tmpdir();
+      expect((await cli([...args, '--root', first])).code).toBe(0);
+      const second = tmpdir();
+      const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
+      expect(r.code, r.stderr).toBe(0);
+      for (const f of listing(first).filter((f) => fs.statSync(path.join(first, f)).isFile())) {
+        expect(read(path.join(second, f)), `${args.join(' ')}: ${f}`).toBe(read(path.join(first, f)));
+      }
     }
   });
 
@@ -60,7 +67,7 @@ describe('linkbal-gen command line', () => {
     expect((await cli(['--config', conf, '--mode', 'hash', '--root', root])).code).toBe(0);
     const saved = read(path.join(root, 'etc/linkbal/linkbal.conf'));
     expect(saved).toContain('mode hash\n');
-    expect(saved).toContain('iface eth1 gw 10.0.0.1 weight 2\niface eth2 gw dhcp weight 1\n');
+    expect(saved).toContain('iface eth1 gw 10.0.0.1 weight 2 tier 1\niface eth2 gw dhcp weight 1 tier 1\n');
     await cli(['--config', conf, '--iface', 'ppp0', '--gw', '10.64.64.64', '--root', root]);
     expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).not.toContain('eth1');
   });
@@ -112,8 +119,10 @@ describe('linkbal-gen command line', () => {
     expect((await cli(['--iface', 'eth1', '--gw', '10.0.0.1', 'extra'])).code).toBe(2);
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--iface', '--gw', '--weight', '--default-weight', '--mode', '--backend', '--bypass-dst',
-      '--bypass-port', '--lan', '--root', '--dry-run', '--config', '--flush-on-down']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--iface', '--gw', '--weight', '--tier', '--default-weight', '--default-tier', '--mode', '--backend',
+      '--bypass-dst', '--bypass-port', '--lan', '--probe', '--root', '--dry-run', '--config', '--flush-on-down']) {
+      expect(help.stdout).toContain(flag);
+    }
     expect((await cli(['--version'])).stdout.trim()).toBe(VERSION);
     expect(JSON.parse(read(path.join(REPO, 'package.json'))).version).toBe(VERSION);
   });
@@ -128,8 +137,8 @@ describe('linkbal-gen command line', () => {
     const before = read(path.join(root, 'etc/linkbal/rules'));
     const d = await cli([...HOWTO_ARGS, '--weight', '5', '--dry-run', '--root', root]);
     expect(d.stdout).toContain(`unchanged ${root}/etc/network/if-up.d/linkbal`);
-    expect(d.stdout).toMatch(/^-rausb0 192\.168\.0\.1 1 3 103$/m);
-    expect(d.stdout).toMatch(/^\+rausb0 192\.168\.0\.1 5 3 103$/m);
+    expect(d.stdout).toMatch(/^-rausb0 192\.168\.0\.1 1 3 103 1$/m);
+    expect(d.stdout).toMatch(/^\+rausb0 192\.168\.0\.1 5 3 103 1$/m);
     expect(read(path.join(root, 'etc/linkbal/rules'))).toBe(before);
   });
 });
@@ -140,12 +149,13 @@ describe('hostile input', () => {
   const nasty = fc.oneof(
     fc.constantFrom('eth1;reboot', "e'th", 'e"th', 'e$(id)', 'e`id`', 'eth\n1', 'eth\u00001', 'еth1', 'eth1 ',
       '-eth1', '--gw', '*', 'a/b', 'a:b', '..', '.x', '99999999999999999999', '1e3', '0x10', ' 1', '+1',
-      '10.0.0.1\n', '10.0.0.1;', '1.2.3.4/24', 'tcp/22;id', 'tcp/22,', 'tcp/-1', 'udp/1-', '١٢٣'),
+      '10.0.0.1\n', '10.0.0.1;', '1.2.3.4/24', 'tcp/22;id', 'tcp/22,', 'tcp/-1', 'udp/1-', '١٢٣', 'none', 'None', '09'),
     fc.string({ maxLength: 20 }),
-    fc.constantFrom('eth1', 'wan-2', 'eth0.100', '10.0.0.1', 'dhcp', '3', '1000', 'tcp/80', '10.0.0.0/8', 'nth'),
+    fc.constantFrom('eth1', 'wan-2', 'eth0.100', '10.0.0.1', 'dhcp', '3', '1000', 'tcp/80', '10.0.0.0/8', 'nth',
+      '192.0.2.1', '9'),
   );
-  const flag = fc.constantFrom('--iface', '--gw', '--weight', '--default-weight', '--mode', '--backend',
-    '--bypass-dst', '--bypass-port', '--lan');
+  const flag = fc.constantFrom('--iface', '--gw', '--weight', '--tier', '--default-weight', '--default-tier', '--mode',
+    '--backend', '--bypass-dst', '--bypass-port', '--lan', '--probe');
 
   it('either renders clean scripts or exits 2 having written nothing', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.tuple(flag, nasty), { maxLength: 6 }), async (pairs) => {
@@ -173,7 +183,7 @@ describe('hostile input', () => {
 describe('hostile config files', () => {
   const token = fc.oneof(
     fc.constantFrom('iface', 'gw', 'weight', 'mode', 'lan', 'bypass-dst', 'bypass-port', 'backend', 'default-weight',
-      'flush-on-down', 'eth1', '10.0.0.1', 'dhcp', 'yes', '2', 'tcp/22', '#', "'", '"', ';', '$(reboot)', '\\', '\u0000',
+      'flush-on-down', 'tier', 'default-tier', 'probe', 'none', 'eth1', '10.0.0.1', 'dhcp', 'yes', '2', 'tcp/22', '#', "'", '"', ';', '$(reboot)', '\\', '\u0000',
       '\u00a0', 'еth0', '-', '--iface'),
     fc.string({ maxLength: 8 }),
   );
@@ -205,7 +215,8 @@ describe('--weight auto', () => {
     const r = await cli(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'auto', '--iface', 'b', '--gw', 'dhcp', '--root', root]);
     expect(r.code, r.stderr).toBe(0);
     expect(read(path.join(root, 'etc/linkbal/rules'))).toMatch(/^AUTO=1\t/m);
-    expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain('iface a gw 10.0.0.1 weight auto\niface b gw dhcp weight auto\n');
+    expect(read(path.join(root, 'etc/linkbal/linkbal.conf')))
+      .toContain('iface a gw 10.0.0.1 weight auto tier 1\niface b gw dhcp weight auto tier 1\n');
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'auto', '--iface', 'b', '--gw', 'dhcp', '--weight', '3'],
       '--weight #2: "3" is a fixed weight, but another link has --weight auto');
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'Auto'], '"Auto" is not a weight (an integer 1-1000, or auto)');
