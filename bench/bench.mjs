@@ -38,11 +38,13 @@ const W = {
 };
 const LINKS = ['wan0', 'wan1', 'wan2'];
 const GW = { wan0: '10.1.0.1', wan1: '10.1.1.1', wan2: '10.1.2.1' };
+// the health trackers probe the lab's own servers, never a public address
+const PROBES = ['--probe', '203.0.113.1', '--probe', '203.0.113.2'];
 const LINKBAL_ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2',
-  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '1', '--default-weight', '4'];
+  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '1', '--default-weight', '4', ...PROBES];
 // --weight auto: every link's weight learned from what it delivers, from equal starts
 const AUTO_ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', 'auto',
-  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', 'auto'];
+  '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', 'auto', ...PROBES];
 const MODES = ['nth', 'random', 'hash'];
 const BACKENDS = ['iptables', 'nftables'];
 

@@ -43,7 +43,7 @@ function compiler() {
 }
 
 /** The static runtime, in the order the rules script defines it (the dispatcher last). */
-const RULES_LIB = ['state', 'weights', 'links', 'status', 'main'];
+const RULES_LIB = ['state', 'weights', 'links', 'health', 'status', 'main'];
 
 export function render(plan: Plan): RenderedFile[] {
   const { read, compile } = compiler();
@@ -72,6 +72,7 @@ export function render(plan: Plan): RenderedFile[] {
     { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'stop', action: 'down', command: 'ifdown', inout: 'out of', dir: 'if-down.d' }) },
     { path: 'etc/linkbal/rules', mode: 0o755, content: compile('rules.sh.hbs')(view) },
     { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },
+    { path: 'etc/linkbal/tracker', mode: 0o755, content: compile('tracker.sh.hbs')({ version: VERSION, lib: lib(['tracker']) }) },
     { path: 'etc/linkbal/linkbal.conf', mode: 0o644, content: formatConfig(plan) },
   ];
 }

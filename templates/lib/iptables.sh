@@ -37,10 +37,12 @@ EOF
 -A linkbal-pre -m conntrack ! --ctstate NEW -j RETURN
 # a connection that comes in on an uplink is answered through it
 EOF
-	lb_links | while read -r _if _gw _w _m _t; do echo "-A linkbal-pre -i $_if -j MARK --set-mark $_m"; done
+	lb_links | while read -r _if _gw _w _m _rest; do echo "-A linkbal-pre -i $_if -j MARK --set-mark $_m"; done
 	for _if in $LAN; do echo "-A linkbal-pre -i $_if -m addrtype ! --dst-type LOCAL -j linkbal-choose"; done
 	cat <<'EOF'
 -A linkbal-pre -j CONNMARK --save-mark
+# a socket that set its own mark (a tracker's probe) keeps the route it chose
+-A linkbal-out -m mark ! --mark 0 -j RETURN
 -A linkbal-out -j CONNMARK --restore-mark
 -A linkbal-out -m mark ! --mark 0 -j RETURN
 -A linkbal-out -m conntrack --ctstate NEW -m addrtype ! --dst-type LOCAL -j linkbal-choose

@@ -16,7 +16,7 @@ DEVICE_EVERY=40		# steps between two looks for the default link's device (10 s)
 
 # lb_device MARK: print the device of the listed link with MARK.
 lb_device() {
-	lb_links | while read -r _if _gw _w _m _t; do [ "$_m" = "$1" ] && echo "$_if"; done
+	lb_links | while read -r _if _gw _w _m _rest; do [ "$_m" = "$1" ] && echo "$_if"; done
 }
 
 # lb_now: print the time in hundredths of a second since boot.
@@ -30,11 +30,11 @@ lb_rx() {
 	cat "/sys/class/net/$1/statistics/rx_bytes" 2>/dev/null
 }
 
-# lb_open: print "MARK:N" for each mark with N open connections (conntrack; TCP counts
-# only once established).
+# lb_open: print "MARK:N" for each link mark with N open connections (conntrack; TCP
+# counts only once established; mark 0, never balanced, not at all: probes, bypasses).
 lb_open() {
 	lb_conntrack | awk '/(^| )tcp / && !/ ESTABLISHED /{ next }
-		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) n[substr($i, 6)]++ }
+		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/ && $i != "mark=0") n[substr($i, 6)]++ }
 		END { for (m in n) printf "%s:%d ", m, n[m] }'
 }
 

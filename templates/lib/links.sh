@@ -4,11 +4,11 @@ FALLBACK=32800	# after main: FALLBACK+MARK the link's table, so that while the m
 		# default route (the default link is down) a new local connection still finds a
 		# route at all, before its mark sends it where it belongs
 
-# lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table from LINKS;
+# lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table lb_link_tier from LINKS;
 # false if IFACE is not a listed link.
 lb_link() {
 	# shellcheck disable=SC2034 # the results, for the caller
-	while read -r _if lb_link_gw lb_link_weight lb_link_mark lb_link_table; do
+	while read -r _if lb_link_gw lb_link_weight lb_link_mark lb_link_table lb_link_tier; do
 		[ "$_if" = "$1" ] && return 0
 	done <<EOF
 $LINKS
@@ -91,6 +91,7 @@ lb_apply() {
 		return 1
 	fi
 	mv -f "$LB_RULESET_NEW" "$LB_RULESET"
+	[ -f "$LB_STARTED" ] || lb_uptime >"$LB_STARTED"
 	# remember the default link's device, for the hooks
 	_dev=$(lb_default_dev)
 	[ -z "$_dev" ] || echo "$_dev" >"$LB_DEFAULT_DEV"
@@ -126,7 +127,7 @@ lb_up() {
 lb_down() {
 	[ -f "$LB_UP/$1" ] || return 0
 	read -r _gw _mark _table <"$LB_UP/$1"
-	rm -f "$LB_UP/$1"
+	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
 	lb_apply
 	lb_link_del "$_mark" "$_table"
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
@@ -139,6 +140,7 @@ lb_down() {
 # LB_DEFAULT_DEV): while it is down, new connections go to the listed links only.
 lb_default() {
 	if [ "$1" = down ]; then : >"$LB_DEFAULT_DOWN"; else rm -f "$LB_DEFAULT_DOWN"; fi
+	rm -f "$LB_HEALTH/default"
 	lb_apply && lb_info "default link ($(cat "$LB_DEFAULT_DEV" 2>/dev/null)) $1"
 }
 
@@ -154,10 +156,13 @@ lb_start() {
 	return "$_rc"
 }
 
-# lb_stop: remove everything linkbal added, from its state. A learner ends by itself
-# within a step, once the ruleset is gone.
+# lb_stop: remove everything linkbal added, from its state. The trackers end within a
+# step, and stop waits for them; the learner ends within a step of it.
 lb_stop() {
-	rm -rf "$LB_LEARN"
+	# the trackers see LB_STARTED go: wait for them (a second at most each)
+	rm -f "$LB_STARTED"
+	for _f in "$LB_TRACK"/*.lock; do [ ! -f "$_f" ] || flock -w 1 "$_f" true; done
+	rm -rf "$LB_LEARN" "$LB_HEALTH" "$LB_TRACK"
 	lb_unload
 	for _f in "$LB_UP"/*; do
 		[ -f "$_f" ] || continue
@@ -167,5 +172,5 @@ lb_stop() {
 	done
 	while ip rule del lookup main suppress_prefixlength 0 pref "$PREF" 2>/dev/null; do :; done
 	lb_sysctl_restore
-	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
+	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
 }

@@ -11,19 +11,25 @@ lb_main() {
 	fi
 	case "${1:-}" in
 	up | down) [ -n "${2:-}" ] || set -- usage ;;
+	health) [ -n "${4:-}" ] || set -- usage ;;
 	esac
+	_rc=0
 	case "${1:-}" in
-	start) lb_start ;;
-	stop) lb_stop ;;
-	restart) lb_stop; lb_start ;;
-	status) lb_status ;;
-	up) lb_up "$2" ;;
-	down) lb_down "$2" ;;
-	default-up) lb_default up ;;
-	default-down) lb_default down ;;
+	start) lb_start || _rc=$? ;;
+	stop) lb_stop; return ;;
+	restart) lb_stop; lb_start || _rc=$? ;;
+	status) lb_status || _rc=$? ;;
+	up) lb_up "$2" || _rc=$? ;;
+	down) lb_down "$2" || _rc=$? ;;
+	default-up) lb_default up || _rc=$? ;;
+	default-down) lb_default down || _rc=$? ;;
+	health) lb_health_set "$2" "$3" "$4" || _rc=$? ;; # from a tracker: NAME STATE REASON
+	ensure) ;; # from a tracker: start the trackers that should run and do not
 	*)
 		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE|default-up|default-down" >&2
 		exit 2
 		;;
 	esac
+	lb_track_ensure
+	return "$_rc"
 }

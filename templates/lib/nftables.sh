@@ -23,7 +23,7 @@ table inet linkbal {
 		ct state != new return
 		# a connection that comes in on an uplink is answered through it
 EOF
-	lb_links | while read -r _if _gw _w _m _t; do
+	lb_links | while read -r _if _gw _w _m _rest; do
 		printf '\t\tiifname "%s" ct mark set %s meta mark set %s return\n' "$_if" "$_m" "$_m"
 	done
 	for _if in $LAN; do printf '\t\tiifname "%s" fib daddr type != local jump choose\n' "$_if"; done
@@ -34,6 +34,8 @@ EOF
 	chain out {
 		type route hook output priority mangle; policy accept;
 		meta nfproto != ipv4 return
+		# a socket that set its own mark (a tracker's probe) keeps the route it chose
+		meta mark != 0 return
 		ct state new tcp dport 21 ct helper set "ftp"
 		ct mark != 0 meta mark set ct mark return
 		ct state new fib daddr type != local jump choose

@@ -12,10 +12,15 @@ LB_DEFAULT_DOWN=$RUN/default-down # exists while the default link's ifdown holds
 LB_SYSCTL=$RUN/sysctl             # "KEY VALUE": the first value of each sysctl linkbal set
 LB_RULESET=$RUN/ruleset           # the ruleset loaded last: exists while linkbal is started
 LB_RULESET_NEW=$RUN/ruleset.new   # the ruleset being loaded
+LB_STARTED=$RUN/started           # when the first ruleset after a stop was loaded: the
+                                  # trackers of an earlier start see it change, and end
 # shellcheck disable=SC2034 # used by the iptables backend only
 LB_UNLOAD=$RUN/unload             # iptables: the batch that takes linkbal's chains out
 LB_LEARN=$RUN/learn               # learner: learn/MARK "TIME RX_BYTES ESTIMATE", learn/weights
 LB_LEARNER_LOCK=$RUN/learner.lock # held by the running learner: its liveness, not a pid
+LB_HEALTH=$RUN/health             # health/NAME: "STATE SINCE REASON" from NAME's tracker
+LB_TRACK=$RUN/track               # track/NAME.lock held by NAME's tracker; track/NAME.stats
+                                  # "PROBES LOST RTT..." over the last minute, for status
 
 # lb_info MESSAGE: to syslog only. lb_log MESSAGE, for trouble: syslog and stderr (ifup shows it).
 lb_info() {

@@ -17,7 +17,7 @@ lb_status() {
 		_w=$(lb_weight 1 "$DEFAULT_WEIGHT")
 		if [ -f "$LB_DEFAULT_DOWN" ]; then echo "default down main-table $_w 1 0"
 		else echo "default up main-table $_w 1 $_sum"; fi
-		lb_links | while read -r _if _gw _w _m _t; do
+		lb_links | while read -r _if _gw _w _m _rest; do
 			if [ -f "$LB_UP/$_if" ]; then
 				read -r _gw _rest <"$LB_UP/$_if"
 				echo "$_if up $_gw $(lb_weight "$_m" "$_w") $_m $_sum"
@@ -45,4 +45,37 @@ lb_status() {
 				printf "%-15s %-5s %-15s %6s %5s %7d %12d %s\n", name[i], state[i], gw[i], w[i], share[i], conns[k], bytes[k], bar
 			}
 		}'
+	[ -n "$PROBES" ] && lb_status_health
+	return 0
+}
+
+# lb_status_health: per link, the tracker's finding, the link's tier, the reason of the
+# last change and how long ago, and loss and median round trip over the last minute.
+lb_status_health() {
+	echo "health (probes: $PROBES)"
+	{
+		echo "now $(lb_uptime)"
+		[ -f "$LB_DEFAULT_DOWN" ] || echo "default $DEFAULT_TIER"
+		lb_links | while read -r _if _gw _w _m _t _tier; do [ ! -f "$LB_UP/$_if" ] || echo "$_if $_tier"; done
+	} | while read -r _n _tier; do
+		if [ "$_n" = now ]; then echo "now $_tier"; continue; fi
+		_h='ok - tracking'
+		[ -r "$LB_HEALTH/$_n" ] && read -r _h <"$LB_HEALTH/$_n"
+		_s='0 0'
+		[ -r "$LB_TRACK/$_n.stats" ] && read -r _s <"$LB_TRACK/$_n.stats"
+		_alive=no
+		flock -n "$LB_TRACK/$_n.lock" true 2>/dev/null || _alive=yes
+		echo "$_n $_tier $_alive $_s | $_h"
+	done | awk '
+		$1 == "now" { now = $2; printf "%-15s %-9s %4s %8s %5s %8s  %s\n", "link", "health", "tier", "since", "loss", "rtt", "reason"; next }
+		{ split($0, part, " [|] "); split(part[1], f, " "); split(part[2], h, " ")
+			loss = f[4] > 0 ? int(f[5] * 100 / f[4] + 0.5) "%" : "-"
+			n = 0; for (i = 6; i in f; i++) r[++n] = f[i]
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j - 1] + 0 > r[j] + 0; j--) { x = r[j]; r[j] = r[j - 1]; r[j - 1] = x }
+			rtt = n ? r[int((n + 1) / 2)] "ms" : "-"
+			since = h[2] == "-" ? "-" : int((now - h[2]) / 100) "s"
+			reason = ""; for (i = 3; i in h; i++) reason = reason (i > 3 ? " " : "") h[i]
+			if (f[3] != "yes") reason = "(no tracker running) " reason
+			printf "%-15s %-9s %4s %8s %5s %8s  %s\n", f[1], h[1], f[2], since, loss, rtt, reason
+			delete r }'
 }

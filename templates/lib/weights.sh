@@ -2,19 +2,35 @@
 # A member is "MARK:WEIGHT"; the default link has mark 1. Pure arithmetic but for
 # lb_members and lb_weight, which read the state.
 
-# lb_links: print LINKS without its empty lines: "IFACE GATEWAY WEIGHT MARK TABLE" a line.
+# lb_links: print LINKS without its empty lines: "IFACE GATEWAY WEIGHT MARK TABLE TIER".
 lb_links() {
 	echo "$LINKS" | while read -r _if _rest; do [ -z "$_if" ] || echo "$_if $_rest"; done
 }
 
-# lb_members: print "MARK:WEIGHT" of the default link (unless its ifdown ran, or its
-# weight is 0) and of each listed link that is up, in LINKS order, configured weights.
-lb_members() {
-	[ "$DEFAULT_WEIGHT" -gt 0 ] && [ ! -f "$LB_DEFAULT_DOWN" ] && printf '1:%s ' "$DEFAULT_WEIGHT"
-	lb_links | while read -r _if _gw _w _m _t; do
-		[ -f "$LB_UP/$_if" ] && printf '%s:%s ' "$_m" "$_w"
+# lb_candidates: print "NAME MARK WEIGHT TIER HEALTH" of the default link (NAME default;
+# unless its ifdown ran, or its weight is 0) and of each listed link that is up.
+lb_candidates() {
+	[ "$DEFAULT_WEIGHT" -gt 0 ] && [ ! -f "$LB_DEFAULT_DOWN" ] &&
+		echo "default 1 $DEFAULT_WEIGHT $DEFAULT_TIER $(lb_health default)"
+	lb_links | while read -r _if _gw _w _m _t _tier; do
+		[ -f "$LB_UP/$_if" ] && echo "$_if $_m $_w $_tier $(lb_health "$_if")"
 	done
-	echo
+}
+
+# lb_members: print "MARK:WEIGHT" of the links new connections go to, configured weights:
+# the healthy candidates of the lowest tier that has one; with none healthy, every
+# candidate that has carrier (and with none of those either, every candidate).
+lb_members() {
+	lb_candidates | awk '
+		{ m[NR] = $2; w[NR] = $3; t[NR] = $4; h[NR] = $5 }
+		$5 == "ok" && (best == "" || $4 + 0 < best + 0) { best = $4 }
+		$5 != "nocarrier" { carrier = 1 }
+		END {
+			for (i = 1; i <= NR; i++)
+				if (best != "" ? h[i] == "ok" && t[i] == best : !carrier || h[i] != "nocarrier")
+					printf "%s:%s ", m[i], w[i]
+			print ""
+		}'
 }
 
 # lb_weight MARK WEIGHT: print the weight of MARK now: learned when AUTO=1 and the learner

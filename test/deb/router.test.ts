@@ -13,7 +13,9 @@ import { Lab } from '../lab/lab.js';
 import { tmpdir } from '../helpers.js';
 import { buildSiteDeb, buildToolDeb } from './helpers.js';
 
-const LINKS1 = ['--iface', 'wan1', '--gw', '10.1.1.1', '--backend', 'nftables'];
+// the health trackers probe the lab's own servers, never a public address
+const PROBES = '--probe 203.0.113.1 --probe 203.0.113.2';
+const LINKS1 = ['--iface', 'wan1', '--gw', '10.1.1.1', '--backend', 'nftables', ...PROBES.split(' ')];
 const LINKS2 = [...LINKS1, '--iface', 'wan2', '--gw', '10.1.2.1'];
 const APT = 'apt-get -y -q -o Dpkg::Use-Pty=0';
 
@@ -63,7 +65,7 @@ describe('linkbal (the tool package) on a lab router', () => {
 
   it('apt install, linkbal-gen, ifup: connections spread over every uplink', () => {
     const out = dpkgExec(`${APT} install ${buildToolDeb()} >&2
-      linkbal-gen --iface wan1 --gw 10.1.1.1 --iface wan2 --gw 10.1.2.1 --weight 2`);
+      linkbal-gen --iface wan1 --gw 10.1.1.1 --iface wan2 --gw 10.1.2.1 --weight 2 ${PROBES}`);
     expect(out).toContain('wrote /etc/network/if-up.d/linkbal');
     lab().ifup('wan1');
     lab().ifup('wan2');

@@ -22,7 +22,7 @@ describe.each(['iptables', 'nftables'] as const)('learned weights with the %s ba
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3, rate: { wan0: '40mbit', wan1: '20mbit', wan2: '10mbit' } });
     const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', 'auto', '--iface', 'wan2', '--gw', '10.1.2.1',
-      '--weight', 'auto', '--backend', backend, '--root', lab.root]);
+      '--weight', 'auto', '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     for (const i of ['wan0', 'wan1', 'wan2']) lab.ifup(i);
   });

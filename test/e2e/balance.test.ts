@@ -13,6 +13,7 @@ const BASE = [
   '--iface', 'wan2', '--gw', 'dhcp',
   '--lan', 'lan0',
   '--bypass-dst', '203.0.113.3', '--bypass-port', 'tcp/80,443', '--bypass-port', 'udp/53',
+  '--probe', '203.0.113.1', '--probe', '203.0.113.2', // the lab's own servers, never a public address
 ];
 const EXTRA_SERVERS = Array.from({ length: 9 }, (_, i) => `203.0.113.${i + 10}`);
 

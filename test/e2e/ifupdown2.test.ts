@@ -29,7 +29,7 @@ describe.each(['iptables', 'nftables'] as const)('ifupdown2 with the %s backend'
     for (const top of ['usr', 'var']) for (const d of ['upper', 'work']) mkdirSync(path.join(dir, top, d), { recursive: true });
     lab = Lab.create({ uplinks: 3 });
     const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '2',
-      '--backend', backend, '--root', lab.root]);
+      '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     x(`apt-get install -y -q ${path.join(dir, deb)} >&2`);
     expect(x('ifup --version').stdout).toMatch(/^ifupdown2:/);

@@ -24,8 +24,10 @@ say "a lab: host with uplinks wan0 wan1 wan2 (wan2 by DHCP), one ISP each, a ser
 $LAB create "$NAME" --uplinks 3 --dhcp wan2 --owner $$
 ROOT=$($LAB root "$NAME")
 
-say "linkbal-gen --iface wan1 --gw 10.1.1.1 --weight 2 --iface wan2 --gw dhcp"
-bin/linkbal-gen --root "$ROOT" --iface wan1 --gw 10.1.1.1 --weight 2 --iface wan2 --gw dhcp
+say "linkbal-gen --iface wan1 --gw 10.1.1.1 --weight 2 --iface wan2 --gw dhcp --probe 203.0.113.1 --probe 203.0.113.2"
+# the health trackers probe the lab's own servers, never a public address
+bin/linkbal-gen --root "$ROOT" --iface wan1 --gw 10.1.1.1 --weight 2 --iface wan2 --gw dhcp \
+	--probe 203.0.113.1 --probe 203.0.113.2
 
 say "ifup wan0; ifup wan1; ifup wan2   (real ifupdown; the hooks do the rest)"
 for i in wan0 wan1 wan2; do $LAB exec "$NAME" ifup "$i"; done 2>/dev/null

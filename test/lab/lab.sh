@@ -319,6 +319,10 @@ cmd_create() {
 		ip -n "$isp" addr add "10.2.$i.2/24" dev tonet
 		ip -n "$isp" link set tonet up
 		ip -n "$isp" route add default via "10.2.$i.1"
+		# the lab's own addresses only: anything else (a health probe to a public
+		# address, say) is dropped and counted; lab.ts fails the test file on it
+		ip netns exec "$isp" nft 'add table ip labguard; add chain ip labguard guard { type filter hook forward priority -10; };
+			add rule ip labguard guard ip daddr != { 10.0.0.0/8, 203.0.113.0/24 } counter drop'
 		ip -n "$net" addr add "10.2.$i.1/24" dev "isp$i"
 		ip -n "$net" link set "isp$i" up
 		ip -n "$net" route add "10.1.$i.0/24" via "10.2.$i.2"

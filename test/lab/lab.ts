@@ -289,11 +289,24 @@ export class Lab {
     fs.writeFileSync(path.join(this.state, 'server.log'), '');
   }
 
+  /** Packets the ISPs dropped because they went to an address outside the lab. */
+  strayPackets(): number {
+    let n = 0;
+    for (let i = 0; i < (this.options.uplinks ?? 3); i++) {
+      const r = this.netexec(`isp${i}`, ['nft', 'list', 'table', 'ip', 'labguard']);
+      n += Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    }
+    return n;
+  }
+
+  /** Tear the lab down; then fail if anything in it sent to an address outside the lab. */
   destroy(): void {
     if (this.destroyed) return;
+    const stray = this.strayPackets();
     const r = run('bash', [LAB_SH, 'destroy', this.name]);
     if (r.status !== 0) throw new Error(`lab.sh destroy ${this.name} failed:\n${r.stderr}`);
     this.destroyed = true;
     untrackLab(this);
+    if (stray) throw new Error(`lab ${this.name}: ${stray} packets went to addresses outside the lab (10.0.0.0/8, 203.0.113.0/24)`);
   }
 }

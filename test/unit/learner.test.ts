@@ -93,9 +93,10 @@ describe('the learner (lb_learn) against a fake clock, /sys and conntrack', () =
   it('with connections open, a link\'s weight is what it lacks of 2N c/C (x10)', () => {
     const r = learn([
       { t: 10, rx: { wan0: 0, wan1: 0, wan2: 0 } },
-      { t: 11, rx: { wan0: 4 * MB, wan1: 2 * MB, wan2: 2 * MB }, open: { 1: 6 } },
+      { t: 11, rx: { wan0: 4 * MB, wan1: 2 * MB, wan2: 2 * MB }, open: { 1: 6, 0: 5 } },
     ]);
-    // N = 6, C = 8 MB/s: wan0 should hold 2*6*4/8 = 6 and holds 6; wan1 and wan2 3 each
+    // N = 6, C = 8 MB/s: wan0 should hold 2*6*4/8 = 6 and holds 6; wan1 and wan2 3 each;
+    // connections of mark 0 (health probes, bypasses) are no link's load
     expect(r[1]).toMatchObject({ weights: '1:0 2:30 3:30', applied: true });
   });
 
