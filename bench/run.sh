@@ -32,3 +32,7 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 node bench/bench.mjs "$@"
+# health tracking: detection, recovery, failed connections, false alarms, CPU
+out=bench/out
+for ((i = 1; i <= $#; i++)); do [[ ${!i} == --out ]] && { j=$((i + 1)); out=${!j}; }; done
+node bench/health.mjs --out "$out"

@@ -2,7 +2,8 @@
 # Install the Debian packages the tests, demo and benchmark run (only the missing ones).
 set -eu
 need="iproute2 iptables nftables ifupdown isc-dhcp-client dnsmasq-base curl conntrack
-shellcheck devscripts lintian fakeroot dpkg-dev man-db util-linux bsdutils iputils-ping"
+shellcheck devscripts lintian fakeroot dpkg-dev man-db util-linux bsdutils iputils-ping
+posh busybox"
 missing=
 for p in $need; do
 	dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing="$missing $p"

@@ -19,12 +19,6 @@ lb_device() {
 	lb_links | while read -r _if _gw _w _m _rest; do [ "$_m" = "$1" ] && echo "$_if"; done
 }
 
-# lb_now: print the time in hundredths of a second since boot.
-lb_now() {
-	read -r _up _rest </proc/uptime
-	echo "${_up%.*}${_up#*.}"
-}
-
 # lb_rx DEVICE: print the bytes DEVICE has received; false if it has no counter (gone).
 lb_rx() {
 	cat "/sys/class/net/$1/statistics/rx_bytes" 2>/dev/null
@@ -42,7 +36,7 @@ lb_open() {
 # and when the weights change, write LB_LEARN/weights and load them (lb_apply).
 lb_learn() {
 	mkdir -p "$LB_LEARN"
-	_t=$(lb_now)
+	_t=$(lb_uptime)
 	_ests='' _max=0 _sum=0
 	for _p in $(lb_members); do
 		_m=${_p%:*}

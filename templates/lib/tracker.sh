@@ -46,6 +46,7 @@ lb_track() {
 	for _t in $PROBES; do _ntargets=$((_ntargets + 1)); done
 	[ "$_ntargets" -lt 2 ] || _ntargets=2
 	while read -r _t _line; do
+		# lb_uptime without its subshell: this runs for every line
 		read -r _now _rest </proc/uptime
 		_now=${_now%.*}${_now#*.}
 		# a stop, or a stop and a start since this tracker began: it is not wanted

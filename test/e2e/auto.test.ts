@@ -2,8 +2,6 @@
 // weights; the learner must find 4:2:1 from what each link delivers, and follow a link whose
 // rate changes. For each backend.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import { Lab } from '../lab/lab.js';
 import { cli } from '../helpers.js';
 
@@ -56,14 +54,7 @@ describe.each(['iptables', 'nftables'] as const)('learned weights with the %s ba
   });
 
   it('runs one learner, and stops learning with rules stop', () => {
-    // the learners of this lab: processes in its host namespace (other labs may run too),
-    // not counting the learner's own short-lived subshells
-    const learners = () => {
-      const pids = spawnSync('ip', ['netns', 'pids', `lb-${lab.name}-host`], { encoding: 'utf8' }).stdout.split('\n');
-      const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
-      const learner = new Set(pids.filter((p) => p && read(`/proc/${p}/cmdline`) === '/bin/sh\0/etc/linkbal/learner\0'));
-      return [...learner].filter((p) => !learner.has(read(`/proc/${p}/stat`).replace(/^.*\) \S+ /s, '').split(' ')[0] ?? '')).length;
-    };
+    const learners = () => lab.programs('/etc/linkbal/learner').length;
     expect(learners()).toBe(1);
     // another start while one runs (it holds its lock) starts none
     lab.execOk(['/etc/linkbal/rules', 'restart']);

@@ -153,6 +153,10 @@ describe.each(BACKENDS)('robustness with the %s backend', (backend) => {
     expect(up.status).toBe(0);
     expect(up.stdout + up.stderr).toBe('');
     expect(state()).toMatch(/^wan1\s+up/m);
+    // ifup -v: the hook traces itself (VERBOSITY=1), as Debian's own hooks do
+    const traced = hook('if-up.d', 'IFACE=wan1 MODE=start ADDRFAM=inet METHOD=static VERBOSITY=1');
+    expect(traced.status).toBe(0);
+    expect(traced.stderr).toMatch(/^\+ \/etc\/linkbal\/rules up wan1$/m);
     const down = hook('if-down.d', 'IFACE=wan1 MODE=stop PHASE=pre-down ADDRFAM=inet6,inet METHOD=static');
     expect(down.status).toBe(0);
     expect(state()).toMatch(/^wan1\s+down/m);

@@ -57,6 +57,8 @@ export interface ConnectionOptions {
   hosts?: string[];
   /** connections in flight at once (default 1 = sequential) */
   parallel?: number;
+  /** ms before a connection counts as failed (default 5000) */
+  timeout?: number;
 }
 
 /** The server closes first and keeps TIME_WAIT for the host's connections to 8080. A LAN
@@ -252,6 +254,7 @@ export class Lab {
     if (opts.udp) args.push('--udp');
     if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
     if (opts.parallel !== undefined) args.push('--parallel', String(opts.parallel));
+    if (opts.timeout !== undefined) args.push('--timeout', String(opts.timeout));
     const r = opts.fromLan ? this.netexec('lan', args) : this.exec(args);
     const raw = parseJson<{ order: string[]; errors: number; errorMessages?: string[] }>('client.js', r);
     const order = raw.order.map(uplinkOf);
@@ -287,6 +290,29 @@ export class Lab {
 
   clearServerLog(): void {
     fs.writeFileSync(path.join(this.state, 'server.log'), '');
+  }
+
+  /** The programs `/bin/sh PROGRAM ARGS...` running in the lab's host namespace, one
+   *  entry (ARGS, space-joined) per session: setsid gave each its own, so a program's
+   *  subshells are not counted again. */
+  programs(program: string): string[] {
+    const pids = run('ip', ['netns', 'pids', `lb-${this.name}-host`]).stdout.split('\n').filter(Boolean);
+    const bySession = new Map<string, string>();
+    for (const pid of pids) {
+      let cmd: string[];
+      let stat: string;
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue; // ended meanwhile
+      }
+      if (cmd[0] !== '/bin/sh' || cmd[1] !== program) continue;
+      // after the command's name: state, ppid, process group, session
+      const session = stat.replace(/^.*\) /s, '').split(' ')[3] ?? pid;
+      bySession.set(session, cmd.slice(2).filter(Boolean).join(' '));
+    }
+    return [...bySession.values()].sort();
   }
 
   /** Packets the ISPs dropped because they went to an address outside the lab. */

@@ -1,6 +1,6 @@
 // The learner's arithmetic (templates/lib/learner.sh) without root: the rendered rules and
 // learner sourced by sh (LB_SOURCED=1), with the state in a temporary directory, and the
-// world replaced at the runtime's own seams: lb_now (the clock), lb_rx (the device
+// world replaced at the runtime's own seams: lb_uptime (the clock), lb_rx (the device
 // counters in /sys), lb_conntrack (the connections), lb_apply (the load). Each test is
 // a sequence of steps; after each, what the learner wrote and whether it loaded weights.
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +40,7 @@ function learn(steps: Step[]): { weights: string; applied: boolean; estimates: R
     `. '${lib}'`,
     `RUN=${run}; LB_UP=$RUN/up; LB_LEARN=$RUN/learn; LB_DEFAULT_DOWN=$RUN/default-down`,
     'mkdir -p "$LB_UP"; echo "10.1.1.1 2 102" >"$LB_UP/wan1"; echo "10.1.2.1 3 103" >"$LB_UP/wan2"',
-    'lb_now() { cat "$RUN/now"; }',
+    'lb_uptime() { cat "$RUN/now"; }',
     'lb_rx() { cat "$RUN/rx.$1" 2>/dev/null; }',
     'lb_conntrack() { cat "$RUN/ct" 2>/dev/null; }',
     'lb_apply() { echo yes >"$RUN/applied"; }',
