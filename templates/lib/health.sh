@@ -1,7 +1,7 @@
 # ---- health (templates/lib/health.sh): what the trackers found, and starting them ----
 # Each balanced link, the default link included (NAME default), has a tracker,
 # /etc/linkbal/tracker NAME, while it is up and PROBES is not empty. The tracker tells
-# its findings with `rules health NAME STATE REASON`; STATE is ok, dead (no probe
+# its findings with `rules health NAME STATE STARTED REASON`; STATE is ok, dead (no probe
 # answered) or nocarrier. LB_HEALTH/NAME holds "STATE SINCE REASON" (SINCE: hundredths of
 # a second since boot); a link without one is ok.
 
@@ -25,11 +25,15 @@ lb_mark_of() {
 	lb_link "$1" && echo "$lb_link_mark"
 }
 
-# lb_health_set NAME STATE REASON: record a tracker's finding; on a change, re-spread (one
-# transaction), flush the link's connections with FLUSH_ON_DOWN=1 when it is not ok, log
-# it, and run the admin's /etc/linkbal/event.d/* with LINK STATE REASON TIER set.
+# lb_health_set NAME STATE STARTED REASON: record a tracker's finding; on a change,
+# re-spread (one transaction), flush the link's connections with FLUSH_ON_DOWN=1 when it
+# is not ok, log it, and run the admin's /etc/linkbal/event.d/* with LINK STATE REASON
+# TIER set. STARTED is the LB_STARTED the tracker began under.
 lb_health_set() {
-	# a link that went down meanwhile: its tracker is about to end, nothing to record
+	# from a tracker of an earlier start, or for a link that went down meanwhile: that
+	# tracker is about to end, nothing to record
+	_started='' && read -r _started <"$LB_STARTED"
+	[ "$3" = "$_started" ] || return 0
 	if [ "$1" = default ]; then
 		[ ! -f "$LB_DEFAULT_DOWN" ] || return 0
 		_tier=$DEFAULT_TIER
@@ -40,9 +44,9 @@ lb_health_set() {
 	fi
 	[ "$(lb_health "$1")" != "$2" ] || return 0
 	mkdir -p "$LB_HEALTH"
-	echo "$2 $(lb_uptime) $3" >"$LB_HEALTH/$1"
+	echo "$2 $(lb_uptime) $4" >"$LB_HEALTH/$1"
 	lb_apply
-	if [ "$2" = ok ]; then lb_info "$1 healthy again: $3"; else lb_log "$1 $2: $3"; fi
+	if [ "$2" = ok ]; then lb_info "$1 healthy again: $4"; else lb_log "$1 $2: $4"; fi
 	if [ "$2" != ok ] && [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$(lb_mark_of "$1")" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
@@ -50,7 +54,7 @@ lb_health_set() {
 		lb_log "no link is healthy: new connections go to every link that has carrier"
 	fi
 	if [ -d "$LB_ETC/event.d" ]; then
-		LINK=$1 STATE=$2 REASON=$3 TIER=$_tier timeout 30 run-parts -- "$LB_ETC/event.d" >/dev/null 2>&1 ||
+		LINK=$1 STATE=$2 REASON=$4 TIER=$_tier timeout 30 run-parts -- "$LB_ETC/event.d" >/dev/null 2>&1 ||
 			lb_log "$LB_ETC/event.d: a script failed for $1 $2"
 	fi
 	return 0

@@ -11,7 +11,7 @@ lb_main() {
 	fi
 	case "${1:-}" in
 	up | down) [ -n "${2:-}" ] || set -- usage ;;
-	health) [ -n "${4:-}" ] || set -- usage ;;
+	health) [ -n "${5:-}" ] || set -- usage ;;
 	esac
 	_rc=0
 	case "${1:-}" in
@@ -23,7 +23,7 @@ lb_main() {
 	down) lb_down "$2" || _rc=$? ;;
 	default-up) lb_default up || _rc=$? ;;
 	default-down) lb_default down || _rc=$? ;;
-	health) lb_health_set "$2" "$3" "$4" || _rc=$? ;; # from a tracker: NAME STATE REASON
+	health) lb_health_set "$2" "$3" "$4" "$5" || _rc=$? ;; # from a tracker: NAME STATE STARTED REASON
 	ensure) ;; # from a tracker: start the trackers that should run and do not
 	*)
 		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE|default-up|default-down" >&2

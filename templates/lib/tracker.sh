@@ -14,11 +14,12 @@
 # It ends by itself when its link goes down or `rules stop` ran (LB_STARTED changed);
 # `rules` restarts it if it died, and every tracker asks for that every ENSURE_EVERY.
 INTERVAL=0.5		# seconds between two probes to one target
+TICK=2			# seconds between two ticks: the loop's own pulse, should the pings stop
 DOWN_AFTER=150		# hundredths of a second of silence (1.5 s: 3 probes a target)
 UP_AFTER=300		# the clean window a link needs to come back the first time (3 s)
 HOLD_MAX=6400		# the longest clean window a flapping link needs (64 s)
 FLAP_WINDOW=6000	# a failure within 60 s of the last doubles the window
-ENSURE_EVERY=500	# every 5 s: `rules ensure`, so a tracker that died is started again
+ENSURE_EVERY=500	# every 5 s: a tracker that died is started again (`rules ensure`)
 STATS_WINDOW=6000	# loss and round trip over the last minute (two halves)
 
 # lb_src DEVICE: print DEVICE's first IPv4 address.
@@ -26,12 +27,21 @@ lb_src() {
 	ip -4 -o addr show dev "$1" 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'
 }
 
+# lb_track_missing: true if a link that should be tracked has no tracker (its lock is free).
+lb_track_missing() {
+	_names=''
+	[ -f "$LB_DEFAULT_DOWN" ] || _names=default
+	for _f in "$LB_UP"/*; do [ ! -f "$_f" ] || _names="$_names ${_f##*/}"; done
+	for _n in $_names; do flock -n "$LB_TRACK/$_n.lock" true 2>/dev/null && return 0; done
+	return 1
+}
+
 # lb_probe TARGET MARK SOURCE: ping TARGET every INTERVAL, each line prefixed with TARGET.
 lb_probe() {
 	ping -n -O -i "$INTERVAL" -m "$2" -I "$3" "$1" 2>&1 | while read -r _line && echo "$1 $_line"; do :; done
 }
 
-# lb_track NAME DEVICE: read the probes' lines (and a tick every INTERVAL) and tell the
+# lb_track NAME DEVICE: read the probes' lines (and a tick every TICK) and tell the
 # rules script each change of state; return when the link is no longer balanced.
 lb_track() {
 	_name=$1 _dev=$2
@@ -73,7 +83,7 @@ lb_track() {
 		read -r _carrier <"/sys/class/net/$_dev/carrier" 2>/dev/null
 		if [ "$_carrier" != 1 ]; then
 			_clean=$_now _answers=0
-			[ "$_state" = nocarrier ] || { _state=nocarrier; "$LB_ETC/rules" health "$_name" nocarrier "no carrier on $_dev"; }
+			[ "$_state" = nocarrier ] || { _state=nocarrier; "$LB_ETC/rules" health "$_name" nocarrier "$_gen" "no carrier on $_dev"; }
 		elif [ "$_state" = ok ]; then
 			# shellcheck disable=SC2086 # the targets that failed, as words
 			set -- $_failed
@@ -82,20 +92,22 @@ lb_track() {
 				if [ $((_now - _last_down)) -lt "$FLAP_WINDOW" ]; then _hold=$((_hold * 2)); else _hold=$UP_AFTER; fi
 				[ "$_hold" -le "$HOLD_MAX" ] || _hold=$HOLD_MAX
 				_last_down=$_now _state=dead
-				"$LB_ETC/rules" health "$_name" dead "no answer from$_failed for $(((_now - _last_ok) / 100)) s"
+				"$LB_ETC/rules" health "$_name" dead "$_gen" "no answer from$_failed for $(((_now - _last_ok) / 100)) s"
 			fi
 		elif [ $((_now - _clean)) -ge "$_hold" ] && [ "$_answers" -ge 2 ]; then
 			_state=ok
-			"$LB_ETC/rules" health "$_name" ok "probes answered for $((_hold / 100)) s"
+			"$LB_ETC/rules" health "$_name" ok "$_gen" "probes answered for $((_hold / 100)) s"
 		fi
-		# loss and round trips for `rules status`: this half-minute and the one before
+		[ "$_t" = - ] || continue
+		# on each tick: loss and round trips for `rules status` (this half-minute and the
+		# one before), and the other trackers
 		if [ $((_now - _half)) -ge $((STATS_WINDOW / 2)) ]; then
 			_half=$_now _psent=$_sent _plost=$_lost _sent=0 _lost=0
 		fi
 		echo "$((_sent + _psent)) $((_lost + _plost))$_rtts" >"$LB_TRACK/$_name.stats"
 		if [ "$_now" -ge "$_next_ensure" ]; then
 			_next_ensure=$((_now + ENSURE_EVERY))
-			"$LB_ETC/rules" ensure </dev/null >/dev/null 2>&1
+			! lb_track_missing || "$LB_ETC/rules" ensure </dev/null >/dev/null 2>&1
 		fi
 	done
 }
@@ -114,6 +126,9 @@ lb_tracker_main() {
 	trap 'exit 0' TERM
 	{
 		for _t in $PROBES; do lb_probe "$_t" "$_mark" "$_src" & done
-		while sleep "$INTERVAL" && echo "- tick"; do :; done
-	} | lb_track "$1" "$_dev"
+		while sleep "$TICK" && echo "- tick"; do :; done
+	} | {
+		lb_track "$1" "$_dev"
+		kill 0 # the pings and ticks too, at once
+	}
 }
