@@ -1,6 +1,7 @@
 // Shared test helpers: the CLI in-process, and prerequisites that fail loudly, never skip.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { expect } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,4 +58,30 @@ export const HOWTO_ARGS = [
 
 export function read(p: string): string {
   return readFileSync(p, 'utf8');
+}
+
+/** The files and folders under root, relative to it, sorted. */
+export const listing = (root: string): string[] => readdirSync(root, { recursive: true }).map(String).sort();
+
+/** linkbal-gen refuses ARGS: exit 2, each fragment on stderr, nothing written. */
+export async function rejects(args: string[], ...fragments: string[]): Promise<string> {
+  const root = tmpdir();
+  const r = await cli([...args, '--root', root]);
+  expect(r.code, r.stderr).toBe(2);
+  for (const f of fragments) expect(r.stderr).toContain(f);
+  expect(r.stderr).toContain('nothing written');
+  expect(listing(root)).toEqual([]);
+  return r.stderr;
+}
+
+/** linkbal-gen ARGS, then `--config` on the linkbal.conf it saved: the same files, byte for byte. */
+export async function expectConfigRoundTrip(args: string[]): Promise<void> {
+  const first = tmpdir();
+  expect((await cli([...args, '--root', first])).code).toBe(0);
+  const second = tmpdir();
+  const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
+  expect(r.code, r.stderr).toBe(0);
+  for (const f of listing(first).filter((f) => statSync(path.join(first, f)).isFile())) {
+    expect(read(path.join(second, f)), `${args.join(' ')}: ${f}`).toBe(read(path.join(first, f)));
+  }
 }

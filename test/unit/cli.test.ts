@@ -4,20 +4,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import fs from 'fs-extra';
 import path from 'node:path';
-import { HOWTO_ARGS, REPO, cli, read, sh, tmpdir } from '../helpers.js';
+import { HOWTO_ARGS, REPO, cli, expectConfigRoundTrip, listing, read, rejects, sh, tmpdir } from '../helpers.js';
 import { VERSION } from '../../src/version.js';
-
-const listing = (root: string) => fs.readdirSync(root, { recursive: true }).map(String).sort();
-
-async function rejects(args: string[], ...fragments: string[]) {
-  const root = tmpdir();
-  const r = await cli([...args, '--root', root]);
-  expect(r.code, r.stderr).toBe(2);
-  for (const f of fragments) expect(r.stderr).toContain(f);
-  expect(r.stderr).toContain('nothing written');
-  expect(listing(root)).toEqual([]);
-  return r.stderr;
-}
 
 describe('linkbal-gen command line', () => {
   it('writes the hooks, the rules and the config it used, and says what to run next', async () => {
@@ -48,14 +36,7 @@ describe('linkbal-gen command line', () => {
       [...HOWTO_ARGS], // the default probes and tiers
       ['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', 'dhcp', '--tier', '9', '--probe', 'none'],
     ]) {
-      const first = tmpdir();
-      expect((await cli([...args, '--root', first])).code).toBe(0);
-      const second = tmpdir();
-      const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
-      expect(r.code, r.stderr).toBe(0);
-      for (const f of listing(first).filter((f) => fs.statSync(path.join(first, f)).isFile())) {
-        expect(read(path.join(second, f)), `${args.join(' ')}: ${f}`).toBe(read(path.join(first, f)));
-      }
+      await expectConfigRoundTrip(args);
     }
   });
 

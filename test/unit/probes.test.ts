@@ -4,21 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'fs-extra';
 import path from 'node:path';
-import { HOWTO_ARGS, REPO, cli, read, tmpdir } from '../helpers.js';
+import { HOWTO_ARGS, REPO, cli, expectConfigRoundTrip, read, rejects, tmpdir } from '../helpers.js';
 import { DEFAULT_PROBES } from '../../src/model.js';
 
-const listing = (root: string) => fs.readdirSync(root, { recursive: true }).map(String).sort();
 const LINK = ['--iface', 'wan1', '--gw', '10.1.1.1'];
-
-async function rejects(args: string[], ...fragments: string[]) {
-  const root = tmpdir();
-  const r = await cli([...args, '--root', root]);
-  expect(r.code, r.stderr).toBe(2);
-  for (const f of fragments) expect(r.stderr).toContain(f);
-  expect(r.stderr).toContain('nothing written');
-  expect(listing(root)).toEqual([]);
-  return r.stderr;
-}
 
 async function rendered(args: string[]): Promise<{ rules: string; conf: string }> {
   const root = tmpdir();
@@ -141,14 +130,7 @@ describe('health tracking settings in the config file', () => {
       [...LINK],
       [...LINK, '--probe', 'none'],
     ]) {
-      const first = tmpdir();
-      expect((await cli([...args, '--root', first])).code).toBe(0);
-      const second = tmpdir();
-      const r = await cli(['--config', path.join(first, 'etc/linkbal/linkbal.conf'), '--root', second]);
-      expect(r.code, r.stderr).toBe(0);
-      for (const f of listing(first).filter((f) => fs.statSync(path.join(first, f)).isFile())) {
-        expect(read(path.join(second, f)), `${args.join(' ')}: ${f}`).toBe(read(path.join(first, f)));
-      }
+      await expectConfigRoundTrip(args);
     }
   });
 });
