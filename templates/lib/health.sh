@@ -50,7 +50,7 @@ lb_health_set() {
 	if [ "$2" != ok ] && [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$(lb_mark_of "$1")" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
-	if [ -n "$(lb_candidates | awk '$5 != "ok"')" ] && [ -z "$(lb_candidates | awk '$5 == "ok"')" ]; then
+	if lb_candidates | awk '$5 == "ok" { ok = 1 } END { exit !(NR && !ok) }'; then
 		lb_log "no link is healthy: new connections go to every link that has carrier"
 	fi
 	if [ -d "$LB_ETC/event.d" ]; then
@@ -71,13 +71,16 @@ lb_track_start() {
 	exec 7>&-
 }
 
-# lb_track_ensure: start the tracker of every link that is balanced now and has none (a
+# lb_tracked: print the links that should have a tracker now: the default link (unless
+# its ifdown ran, or the main table has no default route) and each listed link that is up.
+lb_tracked() {
+	[ -f "$LB_DEFAULT_DOWN" ] || [ -z "$(lb_default_dev)" ] || echo default
+	for _f in "$LB_UP"/*; do [ ! -f "$_f" ] || echo "${_f##*/}"; done
+}
+
+# lb_track_ensure: start the tracker of every link that should have one and has none (a
 # tracker that died is restarted by the next rules command; trackers call this too).
 lb_track_ensure() {
 	[ -n "$PROBES" ] && [ -f "$LB_RULESET" ] || return 0
-	[ -f "$LB_DEFAULT_DOWN" ] || [ -z "$(lb_default_dev)" ] || lb_track_start default
-	for _f in "$LB_UP"/*; do
-		[ -f "$_f" ] && lb_track_start "${_f##*/}"
-	done
-	return 0
+	for _n in $(lb_tracked); do lb_track_start "$_n"; done
 }

@@ -29,10 +29,7 @@ lb_src() {
 
 # lb_track_missing: true if a link that should be tracked has no tracker (its lock is free).
 lb_track_missing() {
-	_names=''
-	[ -f "$LB_DEFAULT_DOWN" ] || _names=default
-	for _f in "$LB_UP"/*; do [ ! -f "$_f" ] || _names="$_names ${_f##*/}"; done
-	for _n in $_names; do flock -n "$LB_TRACK/$_n.lock" true 2>/dev/null && return 0; done
+	for _n in $(lb_tracked); do flock -n "$LB_TRACK/$_n.lock" true 2>/dev/null && return 0; done
 	return 1
 }
 
