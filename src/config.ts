@@ -2,7 +2,7 @@
 // "#" to the end of a line a comment. linkbal-gen saves what it used as
 // /etc/linkbal/linkbal.conf; `--config` on that file gives the same files byte for byte.
 import { KEYS, type Key, type Problem, type Settings, addSetting, emptySettings } from './settings.js';
-import { type Plan, weightText } from './model.js';
+import { type Plan, hex, weightText } from './model.js';
 import { VERSION } from './version.js';
 
 export function parseConfig(text: string, file: string): { settings: Settings; problems: Problem[] } {
@@ -42,6 +42,12 @@ export function formatConfig(plan: Plan): string {
     `default-tier ${plan.defaultTier}`,
     '# yes: when a link goes down, drop its connections so clients retry on a live link',
     `flush-on-down ${plan.flushOnDown ? 'yes' : 'no'}`,
+    '# what linkbal uses of the kernel, to share it with other tools: the bits of the packet',
+    '# and conntrack marks (one run of bits), its first ip rule priority, its routing tables',
+    '# (table-base + 2 for the first uplink)',
+    `mark-mask ${hex(plan.markMask)}`,
+    `pref ${plan.pref}`,
+    `table-base ${plan.tableBase}`,
     '',
     '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned),',
     '# failover tier (1-9: 1 primary, higher a backup)',

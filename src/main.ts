@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type Key, type Problem, type Settings, addSetting, emptySettings, overlay } from './settings.js';
 import { parseConfig } from './config.js';
 import { show, validate } from './validate.js';
-import { type Backend, DEFAULT_PROBES, MAX_PROBES } from './model.js';
+import { type Backend, DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_TABLE_BASE, MAX_PROBES, hex } from './model.js';
 import { render } from './render.js';
 import { changed, describe, planWrites, write } from './output.js';
 import { VERSION } from './version.js';
@@ -40,6 +40,10 @@ const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
   { key: 'lan', arg: '<IFACE>', help: 'balance connections forwarded from this LAN interface too' },
   { key: 'probe', arg: '<ADDR>', help: 'an IPv4 address each link pings through itself to tell whether it works ' +
     `(repeatable, at most ${MAX_PROBES}; default ${DEFAULT_PROBES.join(' ')}), or none: no tracking` },
+  { key: 'mark-mask', arg: '<MASK>', help: `the bits of the packet and conntrack marks linkbal may use, one run of bits, hex or decimal ` +
+    `(default ${hex(DEFAULT_MARK_MASK)})` },
+  { key: 'pref', arg: '<N>', help: `the first ip rule priority linkbal uses: N, then N+2.. for the uplinks (default ${DEFAULT_PREF})` },
+  { key: 'table-base', arg: '<N>', help: `the uplinks use routing tables N+2, N+3, ... (default ${DEFAULT_TABLE_BASE})` },
 ];
 
 function program(io: Io, cli: Settings) {

@@ -1,8 +1,10 @@
 // The plan: validated, ready data that the templates print (the types, and the constants
-// they need). validate.ts fills it in: each link's mark (2.. in the order given; the default
-// link is 1) and routing table (TABLE_BASE + mark). The ip rule priorities are not in the
-// plan: they are constants of the sh runtime in templates/lib/ (PREF=1000 and
-// FALLBACK=32800, each plus the mark).
+// they need). validate.ts fills it in. Each link has a number K (the default link 1, the
+// listed links 2.. in the order given), its mark K times the lowest bit of the mark mask
+// (--mark-mask: linkbal's bits of the packet and conntrack marks), its routing table
+// tableBase + K, and its ip rule priorities pref + K (fwmark rule) and FALLBACK + K (the
+// fallback rule after main's; FALLBACK=32800 is a constant of the sh runtime in
+// templates/lib/links.sh). Priority pref itself holds `lookup main suppress_prefixlength 0`.
 
 export type Mode = 'nth' | 'random' | 'hash';
 export type Backend = 'iptables' | 'nftables';
@@ -11,8 +13,9 @@ export interface Link {
   readonly iface: string;
   readonly gw: string; // dotted IPv4 or "dhcp"
   readonly weight: number;
-  readonly mark: number; // 2.. (1 is the default link)
-  readonly table: number; // its routing table
+  readonly number: number; // K: 2.. in the order given (1 is the default link)
+  readonly mark: number; // K * the lowest set bit of the mark mask: the link's real mark value
+  readonly table: number; // its routing table, tableBase + K
   readonly tier: number; // failover tier, 1 (primary) to MAX_TIER; higher: backups
 }
 
@@ -38,6 +41,24 @@ export interface Plan {
   readonly lan: readonly string[];
   /** dotted IPv4 addresses each link's health tracker pings through it; empty: no tracking */
   readonly probes: readonly string[];
+  /** the bits of the packet and conntrack marks linkbal uses: one run of set bits */
+  readonly markMask: number;
+  /** the first ip rule priority linkbal uses: pref (main without its default route), pref + K */
+  readonly pref: number;
+  /** link K uses routing table tableBase + K */
+  readonly tableBase: number;
+}
+
+/** A mark or mask as the rules script and the config file write it: 0x and lower-case hex. */
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** The lowest set bit of a nonzero mask: link number K has mark K * markUnit(mask). */
+export function markUnit(mask: number): number {
+  let unit = 1;
+  while (mask > 0 && Math.floor(mask / unit) % 2 === 0) unit *= 2;
+  return unit;
 }
 
 /** A link's weight as the config file and the site package's description write it. */
@@ -46,7 +67,16 @@ export function weightText(plan: Plan, link: Link): string {
 }
 
 export const MAX_LINKS = 32;
-export const TABLE_BASE = 100; // link with mark M uses routing table TABLE_BASE + M
+export const DEFAULT_TABLE_BASE = 100; // link number K uses routing table DEFAULT_TABLE_BASE + K
+export const MAX_TABLE = 2 ** 31 - 1; // the highest routing table linkbal uses
+/** Routing tables no link may use: unspec, and the kernel's default, main and local. */
+export const RESERVED_TABLES: readonly number[] = [0, 253, 254, 255];
+export const DEFAULT_PREF = 1000; // the first ip rule priority: PREF, then PREF + K
+export const MAX_PREF = 32765; // the last priority before main's (32766)
+/** Bits 24-29: clear of WireGuard's 0xca6c, Tailscale's 0xff0000, kube-proxy's 0x4000 and
+ *  0x8000, mwan3's 0x3f00, podman/CNI's 0x2000 and the low bits tc setups use (README,
+ *  "Sharing the router"). */
+export const DEFAULT_MARK_MASK = 0x3f000000;
 export const MAX_TIER = 9; // failover tiers are 1 (primary, the default) to MAX_TIER
 export const MAX_PROBES = 8;
 

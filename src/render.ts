@@ -3,7 +3,7 @@ import Handlebars from 'handlebars';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { Plan } from './model.js';
+import { type Plan, hex } from './model.js';
 import { formatConfig } from './config.js';
 import { iptablesPorts } from './backends/iptables.js';
 import { nftablesPorts } from './backends/nftables.js';
@@ -42,6 +42,15 @@ function compiler() {
   return { read, compile };
 }
 
+/** The names of linkbal's routing tables, which `ip rule` and `ip route` print (iproute2
+ *  reads /etc/iproute2/rt_tables.d/*.conf). */
+export const RT_TABLES = 'etc/iproute2/rt_tables.d/linkbal.conf';
+
+function rtTables(plan: Plan): string {
+  return `# linkbal's routing tables, one per uplink (written by linkbal-gen ${VERSION}; see /etc/linkbal/linkbal.conf)\n` +
+    plan.links.map((l) => `${l.table} linkbal-${l.iface}\n`).join('');
+}
+
 /** The static runtime, in the order the rules script defines it (the dispatcher last). */
 const RULES_LIB = ['state', 'weights', 'links', 'health', 'status', 'main'];
 
@@ -57,6 +66,8 @@ export function render(plan: Plan): RenderedFile[] {
     flushOnDown: plan.flushOnDown ? 1 : 0,
     defaultTier: plan.defaultTier,
     probeList: plan.probes.join(' '),
+    markMask: hex(plan.markMask),
+    pref: plan.pref,
     auto: plan.auto ? 1 : 0,
     linksTable: lines(plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table} ${l.tier}`)),
     lanList: plan.lan.join(' '),
@@ -74,5 +85,6 @@ export function render(plan: Plan): RenderedFile[] {
     { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },
     { path: 'etc/linkbal/tracker', mode: 0o755, content: compile('tracker.sh.hbs')({ version: VERSION, lib: lib(['tracker']) }) },
     { path: 'etc/linkbal/linkbal.conf', mode: 0o644, content: formatConfig(plan) },
+    { path: RT_TABLES, mode: 0o644, content: rtTables(plan) },
   ];
 }

@@ -31,12 +31,15 @@ export interface Settings {
   bypassPort: Value[];
   lan: Value[];
   probe: Value[];
+  markMask?: Value;
+  pref?: Value;
+  tableBase?: Value;
 }
 
 /** The keys of a setting, as flags without "--" and as config-file words. */
 export const KEYS = [
   'iface', 'gw', 'weight', 'tier', 'default-weight', 'default-tier', 'mode', 'backend',
-  'bypass-dst', 'bypass-port', 'lan', 'flush-on-down', 'probe',
+  'bypass-dst', 'bypass-port', 'lan', 'flush-on-down', 'probe', 'mark-mask', 'pref', 'table-base',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
@@ -65,6 +68,9 @@ export function addSetting(s: Settings, key: Key, v: Value): void {
     case 'bypass-port': s.bypassPort.push(v); break;
     case 'lan': s.lan.push(v); break;
     case 'probe': s.probe.push(v); break;
+    case 'mark-mask': s.markMask = v; break;
+    case 'pref': s.pref = v; break;
+    case 'table-base': s.tableBase = v; break;
   }
 }
 
@@ -84,5 +90,8 @@ export function overlay(file: Settings, cli: Settings): Settings {
     bypassPort: cli.bypassPort.length ? cli.bypassPort : file.bypassPort,
     lan: cli.lan.length ? cli.lan : file.lan,
     probe: cli.probe.length ? cli.probe : file.probe,
+    markMask: cli.markMask ?? file.markMask,
+    pref: cli.pref ?? file.pref,
+    tableBase: cli.tableBase ?? file.tableBase,
   };
 }

@@ -3,7 +3,8 @@
 import type { Problem, Settings, Value } from './settings.js';
 import {
   type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
-  DEFAULT_PROBES, MAX_LINKS, MAX_PROBES, MAX_TIER, TABLE_BASE,
+  DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_TABLE_BASE, MAX_LINKS, MAX_PREF, MAX_PROBES, MAX_TABLE,
+  MAX_TIER, RESERVED_TABLES, hex, markUnit,
 } from './model.js';
 
 export type Result = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
@@ -53,7 +54,7 @@ function probeProblem(s: string): string | undefined {
 }
 
 function parseInteger(s: string, min: number, max: number): number | undefined {
-  if (!/^\d{1,7}$/.test(s)) return undefined;
+  if (!/^\d{1,10}$/.test(s)) return undefined;
   const n = Number(s);
   return n >= min && n <= max ? n : undefined;
 }
@@ -131,11 +132,48 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     } else if (weight === undefined && raw.weight) bad(raw.weight, 'is not a weight (an integer 1-1000, or auto)');
     const tier = raw.tier ? parseInteger(raw.tier.value, 1, MAX_TIER) : 1;
     if (tier === undefined && raw.tier) bad(raw.tier, TIER_PROBLEM);
-    const mark = i + 2;
-    links.push({
-      iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, mark, table: TABLE_BASE + mark, tier: tier ?? 1,
-    });
+    // mark and table once --mark-mask and --table-base are known, below
+    links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, number: i + 2, mark: 0, table: 0, tier: tier ?? 1 });
   });
+  // the link numbers: 1 the default link, 2.. the listed ones
+  const last = s.links.length + 1;
+  const counted = s.links.length > 0 && s.links.length <= MAX_LINKS;
+
+  let markMask = DEFAULT_MARK_MASK;
+  if (s.markMask) {
+    const v = s.markMask;
+    const m = /^0x[0-9a-f]{1,8}$/i.test(v.value) || /^\d{1,10}$/.test(v.value) ? Number(v.value) : NaN;
+    if (!(m > 0 && m <= 0xffffffff)) {
+      bad(v, 'is not a mark mask (hex like 0x3f000000, or decimal: nonzero, at most 0xffffffff)');
+    } else if (!Number.isInteger(Math.log2(m / markUnit(m) + 1))) {
+      bad(v, `is not one run of set bits (like ${hex(DEFAULT_MARK_MASK)}): linkbal counts its link numbers in it`);
+    } else if (counted && m / markUnit(m) < last) {
+      bad(v, `holds link numbers up to ${m / markUnit(m)}; the default link and ${s.links.length} uplink(s) need 1-${last}`);
+    } else markMask = m;
+  }
+  let pref = DEFAULT_PREF;
+  if (s.pref) {
+    const p = parseInteger(s.pref.value, 1, MAX_PREF);
+    if (p === undefined) bad(s.pref, `is not an ip rule priority (an integer 1-${MAX_PREF})`);
+    else if (counted && p + last > MAX_PREF) {
+      bad(s.pref, `leaves no room: linkbal would use priorities ${p}-${p + last}, which must end by ${MAX_PREF} (main's is 32766)`);
+    } else pref = p;
+  }
+  let tableBase = DEFAULT_TABLE_BASE;
+  if (s.tableBase) {
+    const t = parseInteger(s.tableBase.value, 0, MAX_TABLE);
+    const used = (b: number) => Array.from({ length: last - 1 }, (_, i) => b + i + 2);
+    const reserved = t === undefined ? [] : used(t).filter((n) => RESERVED_TABLES.includes(n));
+    if (t === undefined) bad(s.tableBase, `is not a routing table base (an integer 0-${MAX_TABLE})`);
+    else if (counted && t + last > MAX_TABLE) {
+      bad(s.tableBase, `leaves no room: linkbal would use routing tables up to ${t + last}, at most ${MAX_TABLE}`);
+    } else if (counted && reserved.length) {
+      bad(s.tableBase, `gives the uplinks routing tables ${t + 2}-${t + last}, which include ${reserved.join(', ')} ` +
+        '(the kernel\'s default 253, main 254 and local 255)');
+    } else tableBase = t;
+  }
+  const unit = markUnit(markMask);
+  const numbered = links.map((l) => ({ ...l, mark: l.number * unit, table: tableBase + l.number }));
 
   let defaultWeight = 1;
   if (s.defaultWeight) {
@@ -208,8 +246,8 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
   return {
     ok: true,
     plan: {
-      links, defaultWeight, defaultTier, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown,
-      bypassDst, bypassPorts, lan, probes,
+      links: numbered, defaultWeight, defaultTier, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown,
+      bypassDst, bypassPorts, lan, probes, markMask, pref, tableBase,
     },
   };
 }

@@ -1,8 +1,53 @@
 # ---- links and routing (templates/lib/links.sh): tables, ip rules, taking links in and out ----
-PREF=1000	# ip rule priority: PREF looks up main without its default route, PREF+MARK the link's table
-FALLBACK=32800	# after main: FALLBACK+MARK the link's table, so that while the main table has no
+LB_UNIT=$((MARK_MASK & -MARK_MASK))	# the lowest bit of MARK_MASK: link number K has mark K*LB_UNIT; the default link LB_UNIT
+FALLBACK=32800	# after main: FALLBACK+K link K's table, so that while the main table has no
 		# default route (the default link is down) a new local connection still finds a
 		# route at all, before its mark sends it where it belongs
+# Every priority linkbal uses is checked before it adds a rule there: a rule of someone else
+# at it is never deleted, and the link is not used (lb_rule_add).
+
+# lb_pref MARK [BASE]: print the priority of the link with mark MARK: BASE (default PREF) + K.
+lb_pref() {
+	echo $((${2:-$PREF} + $1 / LB_UNIT))
+}
+
+# lb_rules_at PREF: print the rules at priority PREF, one a line, as `ip -N rule` shows them
+# after "PREF:" (tables by number, marks in hex: "from all fwmark 0x2000000/0x3f000000 lookup 102").
+lb_rules_at() {
+	ip -N rule show pref "$1" 2>/dev/null | sed -e 's/^[0-9]*:[[:space:]]*//' -e 's/[[:space:]]*$//'
+}
+
+# lb_pref_free PREF RULE: true if priority PREF holds no rule but linkbal's RULE (written as
+# lb_rules_at prints it); else log the rule of someone else that holds it, and false.
+lb_pref_free() {
+	_other=$(lb_rules_at "$1" | grep -vxF "$2" | head -n 1)
+	[ -z "$_other" ] && return 0
+	lb_log "ip rule priority $1 holds a rule that is not linkbal's ($_other): left alone and not used; give linkbal other priorities with linkbal-gen --pref"
+	return 1
+}
+
+# lb_rule_add PREF RULE: add RULE at priority PREF unless it is there; false if PREF is not free.
+lb_rule_add() {
+	lb_pref_free "$1" "$2" || return 1
+	lb_rules_at "$1" | grep -qxF "$2" && return 0
+	# shellcheck disable=SC2086 # RULE is words: a selector and an action
+	ip rule add $2 pref "$1"
+}
+
+# lb_rule_del PREF RULE: delete linkbal's RULE at PREF by its whole selector, while it is there
+# (the kernel matches a delete loosely: a delete at a priority is never blind).
+lb_rule_del() {
+	while lb_rules_at "$1" | grep -qxF "$2"; do
+		# shellcheck disable=SC2086 # RULE is words
+		ip rule del $2 pref "$1" 2>/dev/null || return 0
+	done
+}
+
+# lb_fwmark_rule MARK TABLE [MASK]: print the link's fwmark rule, as lb_rules_at shows it.
+lb_fwmark_rule() {
+	printf 'from all fwmark 0x%x/0x%x lookup %s\n' "$1" "$((${3:-$MARK_MASK}))" "$2"
+}
+LB_SUPPRESS='from all lookup 254 suppress_prefixlength 0'	# at PREF: main's routes but its default route
 
 # lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table lb_link_tier from LINKS;
 # false if IFACE is not a listed link.
@@ -65,20 +110,33 @@ lb_routed() {
 }
 
 # lb_link_add IFACE GATEWAY MARK TABLE: the link's default route in its table, its fwmark
-# rule and its fallback rule. lb_link_del MARK TABLE [keep-route] takes them away again (a
-# missing one, or a device that is gone, is fine). Rules are deleted by their whole
-# selector, so a rule of someone else at the same priority stays.
+# rule and its fallback rule; false if it could not, 2 if a priority it needs holds a rule of
+# someone else (then nothing is added). lb_link_del IFACE GATEWAY MARK TABLE [MASK PREF]
+# takes away what linkbal added with that MARK_MASK and PREF (default: the settings now), and
+# nothing else: its own rules, and its own default route (a missing one, or a device that is
+# gone, is fine). Other routes in the table stay.
 lb_link_add() {
-	ip route replace default via "$2" dev "$1" table "$4" || return 1
-	lb_link_del "$3" "$4" keep-route
-	ip rule add fwmark "$3" lookup "$4" pref $((PREF + $3)) &&
-		ip rule add lookup "$4" pref $((FALLBACK + $3))
+	_p=$(lb_pref "$3")
+	_fb=$(lb_pref "$3" "$FALLBACK")
+	_rule=$(lb_fwmark_rule "$3" "$4")
+	# both priorities first: a refused link leaves nothing behind
+	lb_pref_free "$_p" "$_rule" && lb_pref_free "$_fb" "from all lookup $4" || return 2
+	ip route replace default via "$2" dev "$1" table "$4" &&
+		lb_rule_add "$_p" "$_rule" && lb_rule_add "$_fb" "from all lookup $4" || return 1
 }
 lb_link_del() {
-	while ip rule del fwmark "$1" lookup "$2" pref $((PREF + $1)) 2>/dev/null; do :; done
-	while ip rule del lookup "$2" pref $((FALLBACK + $1)) 2>/dev/null; do :; done
-	[ "${3:-}" = keep-route ] || ip route flush table "$2" 2>/dev/null
+	_mask=${5:-$MARK_MASK}
+	_k=$(($3 / (_mask & -_mask)))	# the link number
+	lb_rule_del $((${6:-$PREF} + _k)) "$(lb_fwmark_rule "$3" "$4" "$_mask")"
+	lb_rule_del $((FALLBACK + _k)) "from all lookup $4"
+	ip route del default via "$2" dev "$1" table "$4" 2>/dev/null
 	return 0
+}
+
+# lb_any_up: true if a listed link is in balance.
+lb_any_up() {
+	for _f in "$LB_UP"/*; do [ -f "$_f" ] && return 0; done
+	return 1
 }
 
 # lb_apply: load the whole ruleset for the links up now, in one transaction.
@@ -97,39 +155,52 @@ lb_apply() {
 	[ -z "$_dev" ] || echo "$_dev" >"$LB_DEFAULT_DEV"
 }
 
-# lb_up IFACE: give the link its table and rules, then re-spread over the links up.
+# lb_up IFACE: give the link its table and rules, then re-spread over the links up. A link
+# whose priorities hold rules of someone else is not used. LB_UP/IFACE keeps what was added
+# and with which settings: "GATEWAY MARK TABLE MARK_MASK PREF" (for down and stop).
 lb_up() {
 	lb_link "$1" || return 0
 	if ! _gw=$(lb_gateway "$1" "$lb_link_gw"); then
 		lb_log "$1: no gateway found (no DHCP route or lease); link not used"
 		return 1
 	fi
+	if ! lb_rule_add "$PREF" "$LB_SUPPRESS"; then
+		lb_log "$1: not used: linkbal takes no link in while priority $PREF is not its own"
+		return 1
+	fi
 	lb_sysctl "net/ipv4/conf/$1/rp_filter" 2
 	lb_sysctl "net/ipv4/conf/$1/src_valid_mark" 1
 	lb_sysctl net/netfilter/nf_conntrack_acct 1
-	ip rule show pref "$PREF" | grep -q . ||
-		ip rule add lookup main suppress_prefixlength 0 pref "$PREF" || return 1
-	if lb_link_add "$1" "$_gw" "$lb_link_mark" "$lb_link_table" &&
-		echo "$_gw $lb_link_mark $lb_link_table" >"$LB_UP_NEW" && mv -f "$LB_UP_NEW" "$LB_UP/$1" &&
-		lb_apply; then
+	lb_link_add "$1" "$_gw" "$lb_link_mark" "$lb_link_table"
+	_added=$?
+	if [ "$_added" = 0 ] && echo "$_gw $lb_link_mark $lb_link_table $MARK_MASK $PREF" >"$LB_UP_NEW" &&
+		mv -f "$LB_UP_NEW" "$LB_UP/$1" && lb_apply; then
 		lb_learner_start
 		lb_info "$1 up: gateway $_gw, weight $lb_link_weight"
 		return 0
 	fi
-	lb_log "$1: could not be brought into balancing; it carries no new connections"
-	rm -f "$LB_UP/$1"
-	lb_apply
-	lb_link_del "$lb_link_mark" "$lb_link_table"
+	if [ "$_added" = 2 ]; then
+		lb_log "$1: not used: its ip rule priorities are taken; it carries no new connections"
+		lb_down "$1" # in before: out now, and what linkbal added for it goes
+	else
+		lb_log "$1: could not be brought into balancing; it carries no new connections"
+		rm -f "$LB_UP/$1"
+		lb_apply
+		lb_link_del "$1" "$_gw" "$lb_link_mark" "$lb_link_table"
+	fi
+	lb_any_up || lb_rule_del "$PREF" "$LB_SUPPRESS"
 	return 1
 }
 
-# lb_down IFACE: take the link out first (re-spread), then drop its rules and table.
+# lb_down IFACE: take the link out first (re-spread), then drop its rules and its route; the
+# last link out takes the rule at PREF with it.
 lb_down() {
 	[ -f "$LB_UP/$1" ] || return 0
-	read -r _gw _mark _table <"$LB_UP/$1"
+	read -r _gw _mark _table _mask _pref <"$LB_UP/$1"
 	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
 	lb_apply
-	lb_link_del "$_mark" "$_table"
+	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
+	lb_any_up || lb_rule_del "${_pref:-$PREF}" "$LB_SUPPRESS"
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$_mark" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
@@ -166,11 +237,12 @@ lb_stop() {
 	lb_unload
 	for _f in "$LB_UP"/*; do
 		[ -f "$_f" ] || continue
-		read -r _gw _mark _table <"$_f"
-		lb_link_del "$_mark" "$_table"
+		read -r _gw _mark _table _mask _pref <"$_f"
+		lb_link_del "${_f##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
 		rm -f "$_f"
+		lb_rule_del "${_pref:-$PREF}" "$LB_SUPPRESS"
 	done
-	while ip rule del lookup main suppress_prefixlength 0 pref "$PREF" 2>/dev/null; do :; done
+	lb_rule_del "$PREF" "$LB_SUPPRESS"
 	lb_sysctl_restore
 	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
 }

@@ -101,11 +101,13 @@ describe('linkbal-gen --deb: the site package', () => {
     expect(field(deb, 'Architecture')).toBe('all');
     expect(field(deb, 'Depends')).toBe(`iproute2, ${backend}, ifupdown | ifupdown2`);
     const conffiles = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar xO ./conffiles`, 'sh', deb]).stdout;
-    expect(conffiles).toBe('/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n/etc/linkbal/rules\n/etc/linkbal/tracker\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
+    expect(conffiles).toBe('/etc/iproute2/rt_tables.d/linkbal.conf\n/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n/etc/linkbal/rules\n' +
+      '/etc/linkbal/tracker\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
     expect(contents(deb)).toEqual(expect.arrayContaining([
       '-rwxr-xr-x root/root ./etc/network/if-up.d/linkbal', '-rwxr-xr-x root/root ./etc/linkbal/rules',
       '-rwxr-xr-x root/root ./etc/linkbal/learner', '-rwxr-xr-x root/root ./etc/linkbal/tracker',
       '-rw-r--r-- root/root ./etc/linkbal/linkbal.conf', '-rw-r--r-- root/root ./usr/share/doc/linkbal-site/changelog.gz',
+      '-rw-r--r-- root/root ./etc/iproute2/rt_tables.d/linkbal.conf',
     ]));
     const l = lintian(deb);
     expect(l.output.split('\n').filter((x) => /^[EW]:/.test(x))).toEqual([]);

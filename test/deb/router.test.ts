@@ -84,7 +84,7 @@ describe('linkbal (the tool package) on a lab router', () => {
     dpkgExec(`${APT} purge linkbal`);
     expect(state()).toBe(r.before);
     expect(spread()).toEqual({ wan0: 40 });
-    expect(dpkgExec('find /etc/linkbal /etc/network /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
+    expect(dpkgExec('find /etc/linkbal /etc/network /etc/iproute2 /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
   });
 });
 
@@ -121,7 +121,7 @@ describe('linkbal-site on a lab router', () => {
     expect(state()).toBe(r.before);
     expect(spread()).toEqual({ wan0: 40 });
     // /etc/linkbal itself stays: it is lab.sh's mount point here
-    expect(dpkgExec('find /etc/linkbal /etc/network /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
+    expect(dpkgExec('find /etc/linkbal /etc/network /etc/iproute2 /usr/share/doc /var/lib/dpkg/info -mindepth 1 -name "*linkbal*"')).toBe('');
     expect(dpkgExec('find /etc/linkbal -mindepth 1')).toBe('');
   });
 });

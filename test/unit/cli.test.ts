@@ -101,7 +101,8 @@ describe('linkbal-gen command line', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     for (const flag of ['--iface', '--gw', '--weight', '--tier', '--default-weight', '--default-tier', '--mode', '--backend',
-      '--bypass-dst', '--bypass-port', '--lan', '--probe', '--root', '--dry-run', '--config', '--flush-on-down']) {
+      '--bypass-dst', '--bypass-port', '--lan', '--probe', '--root', '--dry-run', '--config', '--flush-on-down',
+      '--mark-mask', '--pref', '--table-base']) {
       expect(help.stdout).toContain(flag);
     }
     expect((await cli(['--version'])).stdout.trim()).toBe(VERSION);
@@ -118,8 +119,8 @@ describe('linkbal-gen command line', () => {
     const before = read(path.join(root, 'etc/linkbal/rules'));
     const d = await cli([...HOWTO_ARGS, '--weight', '5', '--dry-run', '--root', root]);
     expect(d.stdout).toContain(`unchanged ${root}/etc/network/if-up.d/linkbal`);
-    expect(d.stdout).toMatch(/^-rausb0 192\.168\.0\.1 1 3 103 1$/m);
-    expect(d.stdout).toMatch(/^\+rausb0 192\.168\.0\.1 5 3 103 1$/m);
+    expect(d.stdout).toMatch(/^-rausb0 192\.168\.0\.1 1 50331648 103 1$/m);
+    expect(d.stdout).toMatch(/^\+rausb0 192\.168\.0\.1 5 50331648 103 1$/m);
     expect(read(path.join(root, 'etc/linkbal/rules'))).toBe(before);
   });
 });
@@ -136,7 +137,7 @@ describe('hostile input', () => {
       '192.0.2.1', '9'),
   );
   const flag = fc.constantFrom('--iface', '--gw', '--weight', '--tier', '--default-weight', '--default-tier', '--mode',
-    '--backend', '--bypass-dst', '--bypass-port', '--lan', '--probe');
+    '--backend', '--bypass-dst', '--bypass-port', '--lan', '--probe', '--mark-mask', '--pref', '--table-base');
 
   it('either renders clean scripts or exits 2 having written nothing', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.tuple(flag, nasty), { maxLength: 6 }), async (pairs) => {
@@ -164,7 +165,7 @@ describe('hostile input', () => {
 describe('hostile config files', () => {
   const token = fc.oneof(
     fc.constantFrom('iface', 'gw', 'weight', 'mode', 'lan', 'bypass-dst', 'bypass-port', 'backend', 'default-weight',
-      'flush-on-down', 'tier', 'default-tier', 'probe', 'none', 'eth1', '10.0.0.1', 'dhcp', 'yes', '2', 'tcp/22', '#', "'", '"', ';', '$(reboot)', '\\', '\u0000',
+      'flush-on-down', 'tier', 'default-tier', 'probe', 'mark-mask', 'pref', 'table-base', '0xff', '0x3f000000', 'none', 'eth1', '10.0.0.1', 'dhcp', 'yes', '2', 'tcp/22', '#', "'", '"', ';', '$(reboot)', '\\', '\u0000',
       '\u00a0', 'еth0', '-', '--iface'),
     fc.string({ maxLength: 8 }),
   );
@@ -201,6 +202,74 @@ describe('--weight auto', () => {
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'auto', '--iface', 'b', '--gw', 'dhcp', '--weight', '3'],
       '--weight #2: "3" is a fixed weight, but another link has --weight auto');
     await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--weight', 'Auto'], '"Auto" is not a weight (an integer 1-1000, or auto)');
+  });
+});
+
+// Sharing the kernel with other tools (issue 15): the mark bits, the first ip rule priority
+// and the routing tables linkbal uses.
+describe('--mark-mask, --pref, --table-base', () => {
+  const TWO = ['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', 'dhcp'];
+  const rendered = async (args: string[]) => {
+    const root = tmpdir();
+    const r = await cli([...args, '--root', root]);
+    expect(r.code, r.stderr).toBe(0);
+    return { rules: read(path.join(root, 'etc/linkbal/rules')), conf: read(path.join(root, 'etc/linkbal/linkbal.conf')),
+      tables: read(path.join(root, 'etc/iproute2/rt_tables.d/linkbal.conf')), root };
+  };
+
+  it('default to bits 24-29, priority 1000 and tables 100 + link number, and name the tables', async () => {
+    const { rules, conf, tables, root } = await rendered(TWO);
+    expect(rules).toMatch(/^MARK_MASK=0x3f000000\t# /m);
+    expect(rules).toMatch(/^PREF=1000\t# /m);
+    // link K (2, 3) has mark K << 24 and table 100 + K
+    expect(rules).toContain("\nLINKS='\nwan1 10.1.1.1 1 33554432 102 1\nwan2 dhcp 1 50331648 103 1\n'\n");
+    expect(conf).toContain('\nmark-mask 0x3f000000\npref 1000\ntable-base 100\n');
+    expect(tables).toMatch(/^#[^\n]*\n102 linkbal-wan1\n103 linkbal-wan2\n$/);
+    expect(sh(`stat -c %a '${path.join(root, 'etc/iproute2/rt_tables.d/linkbal.conf')}'`).stdout.trim()).toBe('644');
+  });
+
+  it('take hex or decimal masks, a priority and a table base, from flags and the config file', async () => {
+    const { rules, conf, tables } = await rendered([...TWO, '--mark-mask', '0xF0', '--pref', '2000', '--table-base', '200']);
+    expect(rules).toMatch(/^MARK_MASK=0xf0\t/m);
+    expect(rules).toMatch(/^PREF=2000\t/m);
+    expect(rules).toContain("\nLINKS='\nwan1 10.1.1.1 1 32 202 1\nwan2 dhcp 1 48 203 1\n'\n");
+    expect(conf).toContain('\nmark-mask 0xf0\npref 2000\ntable-base 200\n');
+    expect(tables).toContain('\n202 linkbal-wan1\n203 linkbal-wan2\n');
+    // decimal, the lowest bits, the highest bit
+    expect((await rendered([...TWO, '--mark-mask', '7'])).rules).toMatch(/^MARK_MASK=0x7\t[^]*\nwan2 dhcp 1 3 103 1\n/m);
+    expect((await rendered([...TWO, '--mark-mask', '0xc0000000'])).rules).toContain('\nwan2 dhcp 1 3221225472 103 1\n');
+    expect((await rendered([...TWO, '--mark-mask', '0xffffffff'])).rules).toContain('\nwan1 10.1.1.1 1 2 102 1\n');
+    for (const args of [[...TWO, '--mark-mask', '0x3c', '--pref', '32762', '--table-base', '0'],
+      [...TWO, '--mark-mask', '4294967295', '--pref', '1', '--table-base', String(2 ** 31 - 4)]]) {
+      await expectConfigRoundTrip(args);
+    }
+  });
+
+  it('reject bad values, naming the flag and value: exit 2, nothing written', async () => {
+    await rejects([...TWO, '--mark-mask', '0'], '--mark-mask #1: "0" is not a mark mask');
+    await rejects([...TWO, '--mark-mask', '0x100000000'], '"0x100000000" is not a mark mask');
+    await rejects([...TWO, '--mark-mask', '4294967296'], '"4294967296" is not a mark mask');
+    await rejects([...TWO, '--mark-mask', 'ff'], '"ff" is not a mark mask');
+    await rejects([...TWO, '--mark-mask', '-1'], '"-1" is not a mark mask');
+    await rejects([...TWO, '--mark-mask', '0xf0f0'], '--mark-mask #1: "0xf0f0" is not one run of set bits');
+    // 0x3 holds link numbers 1-3: the default link and two uplinks fit, three do not
+    await rejects([...TWO, '--iface', 'wan3', '--gw', 'dhcp', '--mark-mask', '0x3'],
+      '--mark-mask #1: "0x3" holds link numbers up to 3; the default link and 3 uplink(s) need 1-4');
+    expect((await cli([...TWO, '--mark-mask', '0x3', '--root', tmpdir()])).code).toBe(0);
+    await rejects([...TWO, '--pref', '0'], '--pref #1: "0" is not an ip rule priority (an integer 1-32765)');
+    await rejects([...TWO, '--pref', '32766'], '"32766" is not an ip rule priority');
+    await rejects([...TWO, '--pref', '1e3'], '"1e3" is not an ip rule priority');
+    await rejects([...TWO, '--pref', '32763'], '--pref #1: "32763" leaves no room: linkbal would use priorities 32763-32766');
+    await rejects([...TWO, '--table-base', '-1'], '--table-base #1: "-1" is not a routing table base');
+    await rejects([...TWO, '--table-base', '2147483648'], '"2147483648" is not a routing table base');
+    await rejects([...TWO, '--table-base', '2147483645'], '"2147483645" leaves no room: linkbal would use routing tables up to 2147483648');
+    await rejects([...TWO, '--table-base', '250'], '--table-base #1: "250" gives the uplinks routing tables 252-253, which include 253');
+    await rejects([...TWO, '--table-base', '252'], 'which include 254, 255');
+    // from the config file: file and line
+    const dir = tmpdir();
+    const conf = path.join(dir, 'bad.conf');
+    fs.writeFileSync(conf, 'iface eth1 gw 10.0.0.1\nmark-mask 0x5\npref x\n');
+    await rejects(['--config', conf], `${conf}:2: mark-mask: "0x5" is not one run of set bits`, `${conf}:3: pref: "x" is not an ip rule priority`);
   });
 });
 

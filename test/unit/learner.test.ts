@@ -13,7 +13,7 @@ let lib = '';
 beforeAll(async () => {
   const root = tmpdir();
   const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', 'auto', '--iface', 'wan2', '--gw', '10.1.2.1',
-    '--weight', 'auto', '--backend', 'nftables', '--root', root]);
+    '--weight', 'auto', '--backend', 'nftables', '--mark-mask', '0xff', '--root', root]); // marks 1, 2, 3
   expect(r.code, r.stderr).toBe(0);
   const rules = fs.readFileSync(path.join(root, 'etc/linkbal/rules'), 'utf8');
   // the learner program without its first lines (which source /etc/linkbal/rules) and its last

@@ -22,7 +22,7 @@ describe('--probe, --tier, --default-tier', () => {
     const { rules, conf } = await rendered(HOWTO_ARGS);
     expect(rules).toContain("\nPROBES='1.1.1.1 8.8.8.8 9.9.9.9 208.67.222.222'\t# ");
     expect(rules).toContain('\nDEFAULT_TIER=1\t# ');
-    expect(rules).toContain("\nLINKS='\neth1 172.16.0.1 1 2 102 1\nrausb0 192.168.0.1 1 3 103 1\n'\n");
+    expect(rules).toContain("\nLINKS='\neth1 172.16.0.1 1 33554432 102 1\nrausb0 192.168.0.1 1 50331648 103 1\n'\n");
     expect(conf).toContain('\ndefault-tier 1\n');
     expect(conf).toContain('\nprobe 1.1.1.1\nprobe 8.8.8.8\nprobe 9.9.9.9\nprobe 208.67.222.222\n');
     // the documentation names the default list
@@ -37,9 +37,12 @@ describe('--probe, --tier, --default-tier', () => {
       'FLUSH_ON_DOWN=0\t# 1: a link going down drops its connections',
       "DEFAULT_TIER=1\t# the default link's failover tier (1: primary; higher: backups)",
       "PROBES='203.0.113.1 203.0.113.2'\t# addresses each link's tracker pings through it; empty: no tracking",
-      '# the listed links: iface gateway weight mark table tier',
+      "MARK_MASK=0x3f000000\t# the bits of the packet and conntrack marks linkbal uses; other bits are others'",
+      "PREF=1000\t# ip rule priorities: PREF looks up main without its default route, PREF+K link K's table",
+      '# the listed links: iface gateway weight mark table tier (link K, from 2: mark K*lowest bit of',
+      '# MARK_MASK, in decimal; table the generator\'s --table-base + K)',
       "LINKS='",
-      'wan1 10.1.1.1 1 2 102 2',
+      'wan1 10.1.1.1 1 33554432 102 2',
       "'",
     ].join('\n'));
   });
@@ -47,7 +50,7 @@ describe('--probe, --tier, --default-tier', () => {
   it('give each link its own tier and the default link --default-tier', async () => {
     const { rules, conf } = await rendered(['--iface', 'a', '--gw', '10.0.0.1', '--tier', '9', '--iface', 'b', '--gw', 'dhcp',
       '--iface', 'c', '--tier', '3', '--gw', '10.0.2.1', '--default-tier', '2', '--probe', '192.0.2.1']);
-    expect(rules).toContain("\nLINKS='\na 10.0.0.1 1 2 102 9\nb dhcp 1 3 103 1\nc 10.0.2.1 1 4 104 3\n'\n");
+    expect(rules).toContain("\nLINKS='\na 10.0.0.1 1 33554432 102 9\nb dhcp 1 50331648 103 1\nc 10.0.2.1 1 67108864 104 3\n'\n");
     expect(rules).toContain('\nDEFAULT_TIER=2\t');
     expect(conf).toContain('\ndefault-tier 2\n');
     expect(conf).toContain('\niface a gw 10.0.0.1 weight 1 tier 9\niface b gw dhcp weight 1 tier 1\niface c gw 10.0.2.1 weight 1 tier 3\n');
@@ -102,7 +105,7 @@ describe('health tracking settings in the config file', () => {
     const conf = path.join(dir, 'site.conf');
     fs.writeFileSync(conf, 'iface eth1 gw 10.0.0.1 tier 2\ndefault-tier 3\nprobe 192.0.2.1 probe 192.0.2.2\n');
     const { rules } = await rendered(['--config', conf]);
-    expect(rules).toContain("\nLINKS='\neth1 10.0.0.1 1 2 102 2\n'\n");
+    expect(rules).toContain("\nLINKS='\neth1 10.0.0.1 1 33554432 102 2\n'\n");
     expect(rules).toContain('\nDEFAULT_TIER=3\t');
     expect(rules).toContain("\nPROBES='192.0.2.1 192.0.2.2'\t");
 
