@@ -65,11 +65,20 @@ if (missing.length) { console.error(`build-deb: bundled but not in debian/copyri
 # What linkbal-gen --deb puts in every site package beside the rendered files: its
 # maintainer scripts and copyright (src/deb.ts reads them here, or from debian/site).
 mkdir -p "$share/site"
-cp debian/site/postinst debian/site/prerm debian/site/copyright "$share/site/"
+cp debian/site/postinst debian/site/prerm debian/site/postrm debian/site/copyright \
+	debian/site/nftables-reload.conf debian/site/netfilter-persistent-plugin "$share/site/"
+
+# After a firewall reload, linkbal's rules are loaded again (if /etc/linkbal/rules is there
+# and started): a drop-in for nftables.service, a plugin for netfilter-persistent. The site
+# package ships the same two files under names of its own (src/deb.ts).
+mkdir -p "$pkg/usr/lib/systemd/system/nftables.service.d" "$pkg/usr/share/netfilter-persistent/plugins.d"
+cp debian/site/nftables-reload.conf "$pkg/usr/lib/systemd/system/nftables.service.d/linkbal.conf"
+cp debian/site/netfilter-persistent-plugin "$pkg/usr/share/netfilter-persistent/plugins.d/90-linkbal"
 
 gzip -9n <debian/linkbal-gen.1 >"$pkg/usr/share/man/man1/linkbal-gen.1.gz"
 gzip -9n <debian/changelog >"$doc/changelog.gz"
 cp debian/copyright "$doc/copyright"
+cp debian/postinst "$pkg/DEBIAN/postinst"
 cp debian/postrm "$pkg/DEBIAN/postrm"
 mkdir -p "$pkg/usr/share/lintian/overrides"
 cp debian/lintian-overrides "$pkg/usr/share/lintian/overrides/linkbal"
@@ -77,7 +86,8 @@ cp debian/lintian-overrides "$pkg/usr/share/lintian/overrides/linkbal"
 # Modes and times, explicitly.
 find "$pkg" -type d -exec chmod 0755 {} +
 find "$pkg" -type f -exec chmod 0644 {} +
-chmod 0755 "$share/linkbal-gen.mjs" "$pkg/DEBIAN/postrm"
+chmod 0755 "$share/linkbal-gen.mjs" "$pkg/DEBIAN/postinst" "$pkg/DEBIAN/postrm" \
+	"$pkg/usr/share/netfilter-persistent/plugins.d/90-linkbal"
 find "$pkg" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 (cd "$pkg" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort | xargs md5sum) >"$pkg/DEBIAN/md5sums"

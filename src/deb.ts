@@ -97,7 +97,9 @@ function siteDir(): string {
   throw new Error(`the site package's postinst, prerm and copyright not found next to ${here}`);
 }
 
-function readSite(name: 'postinst' | 'prerm' | 'copyright'): string {
+type SiteFile = 'postinst' | 'prerm' | 'postrm' | 'copyright' | 'nftables-reload.conf' | 'netfilter-persistent-plugin';
+
+function readSite(name: SiteFile): string {
   return readFileSync(path.join(siteDir(), name), 'utf8');
 }
 
@@ -120,6 +122,9 @@ ${wrap(`* Built by linkbal-gen ${VERSION}: ${summary(opts.plan)}.`, 76).map((l, 
   }
   return [
     ...opts.files,
+    // after a firewall reload, rules reload: named apart from the tool package's own copies
+    { path: `usr/lib/systemd/system/nftables.service.d/${SITE_PACKAGE}.conf`, mode: 0o644, content: readSite('nftables-reload.conf') },
+    { path: `usr/share/netfilter-persistent/plugins.d/90-${SITE_PACKAGE}`, mode: 0o755, content: readSite('netfilter-persistent-plugin') },
     { path: `${doc}/copyright`, mode: 0o644, content: copyright() },
     { path: `${doc}/changelog.gz`, mode: 0o644, content: changelog },
   ];
@@ -199,6 +204,7 @@ export function buildSitePackage(file: string, opts: SiteOptions, env: Env): str
       ['postinst', readSite('postinst'), 0o755],
       // on upgrade too: the old script knows what it loaded (a new one may use another backend)
       ['prerm', readSite('prerm'), 0o755],
+      ['postrm', readSite('postrm'), 0o755],
     ];
     for (const [name, content, mode] of control) {
       writeFileSync(path.join(root, 'DEBIAN', name), content);

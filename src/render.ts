@@ -84,6 +84,7 @@ export function render(plan: Plan): RenderedFile[] {
     { path: 'etc/linkbal/rules', mode: 0o755, content: compile('rules.sh.hbs')(view) },
     { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },
     { path: 'etc/linkbal/tracker', mode: 0o755, content: compile('tracker.sh.hbs')({ version: VERSION, lib: lib(['tracker']) }) },
+    { path: 'etc/linkbal/guard', mode: 0o755, content: compile('guard.sh.hbs')({ version: VERSION, lib: lib(['guard']) }) },
     { path: 'etc/linkbal/linkbal.conf', mode: 0o644, content: formatConfig(plan) },
     { path: RT_TABLES, mode: 0o644, content: rtTables(plan) },
   ];

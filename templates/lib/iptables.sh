@@ -142,3 +142,15 @@ EOF
 	done
 	return 0
 }
+
+# lb_loaded: true if the kernel holds the jumps from the built-in chains to linkbal's chains
+# in raw, mangle and nat (a firewall reload, a full iptables-restore, removes them). One
+# iptables-save: cheap, as the guard asks every second.
+lb_loaded() {
+	iptables-save 2>/dev/null | awk '
+		/^\*/ { t = substr($1, 2) }
+		$1 == "-A" && $(NF - 1) == "-j" && $NF ~ /^linkbal-/ { j[t " " $2 " " $NF] = 1 }
+		END { exit !(("raw PREROUTING linkbal-helper" in j) && ("raw OUTPUT linkbal-helper" in j) &&
+			("mangle PREROUTING linkbal-pre" in j) && ("mangle OUTPUT linkbal-out" in j) &&
+			("nat POSTROUTING linkbal-nat" in j)) }'
+}

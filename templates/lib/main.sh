@@ -1,5 +1,18 @@
 # ---- the dispatcher (templates/lib/main.sh): `rules COMMAND`, one change at a time ----
 
+# lb_reload: `rules reload`, from the guard and the firewall's own reload (nftables.service,
+# netfilter-persistent): when linkbal is started and the kernel lacks its ruleset (a
+# firewall reload removed it), load it again and say so. Nothing when stopped or loaded.
+lb_reload() {
+	[ -f "$LB_RULESET" ] && ! lb_loaded || return 0
+	_why="the ruleset had been removed by another program (a firewall reload?)"
+	if ! lb_apply; then
+		lb_log "$_why; loading it again failed"
+		return 1
+	fi
+	lb_log "$_why; loaded again"
+}
+
 # lb_main COMMAND [IFACE]: run COMMAND holding LB_LOCK (a minute at most to get it).
 lb_main() {
 	umask 022
@@ -16,20 +29,23 @@ lb_main() {
 	_rc=0
 	case "${1:-}" in
 	start) lb_start || _rc=$? ;;
-	stop) lb_stop; return ;;
-	restart) lb_stop; lb_start || _rc=$? ;;
+	stop) lb_guard_stop; lb_stop; return ;;
+	restart) lb_guard_stop; lb_stop; lb_start || _rc=$? ;;
+	# it may run in a firewall service, whose end would take the programs started here
+	reload) lb_reload; return ;;
 	status) lb_status || _rc=$? ;;
 	up) lb_up "$2" || _rc=$? ;;
 	down) lb_down "$2" || _rc=$? ;;
 	default-up) lb_default up || _rc=$? ;;
 	default-down) lb_default down || _rc=$? ;;
 	health) lb_health_set "$2" "$3" "$4" "$5" || _rc=$? ;; # from a tracker: NAME STATE STARTED REASON
-	ensure) ;; # from a tracker: start the trackers that should run and do not
+	ensure) ;; # from a tracker or the guard: start the programs that should run and do not
 	*)
-		echo "usage: $0 start|stop|restart|status|up IFACE|down IFACE|default-up|default-down" >&2
+		echo "usage: $0 start|stop|restart|status|reload|up IFACE|down IFACE|default-up|default-down" >&2
 		exit 2
 		;;
 	esac
 	lb_track_ensure
+	lb_guard_start
 	return "$_rc"
 }

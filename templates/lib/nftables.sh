@@ -103,3 +103,12 @@ lb_load() {
 lb_unload() {
 	printf 'table inet linkbal {}\ndelete table inet linkbal\n' | nft -f -
 }
+
+# lb_loaded: true if the kernel holds linkbal's table, with its chains on the prerouting and
+# output hooks (a firewall reload, `flush ruleset`, removes it). One `nft -t`: cheap, as
+# the guard asks every second.
+lb_loaded() {
+	_t=$(nft -t list table inet linkbal 2>/dev/null) || return 1
+	case $_t in *"hook prerouting"*) ;; *) return 1 ;; esac
+	case $_t in *"hook output"*) ;; *) return 1 ;; esac
+}

@@ -18,6 +18,7 @@ LB_STARTED=$RUN/started           # when the first ruleset after a stop was load
 LB_UNLOAD=$RUN/unload             # iptables: the batch that takes linkbal's chains out
 LB_LEARN=$RUN/learn               # learner: learn/MARK "TIME RX_BYTES ESTIMATE", learn/weights
 LB_LEARNER_LOCK=$RUN/learner.lock # held by the running learner: its liveness, not a pid
+LB_GUARD_LOCK=$RUN/guard.lock     # held by the running guard, likewise
 LB_HEALTH=$RUN/health             # health/NAME: "STATE SINCE REASON" from NAME's tracker
 LB_TRACK=$RUN/track               # track/NAME.lock held by NAME's tracker; track/NAME.stats
                                   # "PROBES LOST RTT..." over the last minute, for status
@@ -58,4 +59,22 @@ lb_learner_start() {
 		setsid "$LB_ETC/learner" </dev/null >/dev/null 2>&1 9>&- &
 	fi
 	exec 8>&-
+}
+
+# lb_guard_start: while linkbal is started, start the guard (/etc/linkbal/guard: it loads
+# the ruleset again when another program removed it) unless one runs. As for the learner,
+# the guard's lock is taken here and handed over (fd 6); linkbal's other locks stay here.
+lb_guard_start() {
+	[ -f "$LB_RULESET" ] || return 0
+	exec 6>"$LB_GUARD_LOCK"
+	if flock -n 6; then
+		setsid "$LB_ETC/guard" </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&- &
+	fi
+	exec 6>&-
+}
+
+# lb_guard_stop: make the guard end (it sees LB_STARTED go) and wait for it, a second at most.
+lb_guard_stop() {
+	rm -f "$LB_STARTED"
+	[ ! -f "$LB_GUARD_LOCK" ] || flock -w 1 "$LB_GUARD_LOCK" true
 }

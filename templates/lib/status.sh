@@ -5,10 +5,12 @@ lb_conntrack() {
 	cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L -o extended 2>/dev/null
 }
 
-# lb_status: per link, state, gateway, weight, target share, and the connections conntrack
-# holds for it now with their bytes (both directions), with a bar of its share of the bytes.
+# lb_status: whether the kernel holds the rules; per link, state, gateway, weight, target
+# share, and the connections conntrack holds for it now with their bytes (both directions),
+# with a bar of its share of the bytes. False when the kernel and the state disagree.
 lb_status() {
-	echo "linkbal: backend $BACKEND, mode $MODE, rules $([ -f "$LB_RULESET" ] && echo loaded || echo 'not loaded')"
+	_rules_rc=0 && _rules=$(lb_status_rules) || _rules_rc=1
+	echo "linkbal: backend $BACKEND, mode $MODE, rules $_rules"
 	# shellcheck disable=SC2046
 	set -- $(lb_participants)
 	_sum=0
@@ -46,7 +48,20 @@ lb_status() {
 			}
 		}'
 	[ -n "$PROBES" ] && lb_status_health
-	return 0
+	return "$_rules_rc"
+}
+
+# lb_status_rules: print what the kernel holds of linkbal's ruleset (lb_loaded), not what
+# linkbal's state says; false when the two disagree (status then exits 1).
+lb_status_rules() {
+	if [ -f "$LB_RULESET" ]; then
+		lb_loaded && echo loaded && return 0
+		echo "missing from the kernel (removed by another program?); the guard loads them again"
+	else
+		lb_loaded || { echo 'not loaded'; return 0; }
+		echo "not loaded by linkbal, but the kernel holds a copy (restored by another program?); rules stop removes it"
+	fi
+	return 1
 }
 
 # lb_status_health: per link, the tracker's finding, the link's tier, the reason of the

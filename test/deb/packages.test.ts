@@ -24,7 +24,12 @@ describe('make deb: the tool package', () => {
     expect(c).toContain('-rwxr-xr-x root/root ./usr/share/linkbal/linkbal-gen.mjs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/rules.sh.hbs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/lib/links.sh');
-    for (const f of ['postinst', 'prerm', 'copyright']) expect(c).toContain(`-rw-r--r-- root/root ./usr/share/linkbal/site/${f}`);
+    for (const f of ['postinst', 'prerm', 'postrm', 'copyright', 'nftables-reload.conf', 'netfilter-persistent-plugin']) {
+      expect(c).toContain(`-rw-r--r-- root/root ./usr/share/linkbal/site/${f}`);
+    }
+    // after a firewall reload, rules reload: nftables.service's drop-in, netfilter-persistent's plugin
+    expect(c).toContain('-rw-r--r-- root/root ./usr/lib/systemd/system/nftables.service.d/linkbal.conf');
+    expect(c).toContain('-rwxr-xr-x root/root ./usr/share/netfilter-persistent/plugins.d/90-linkbal');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/man/man1/linkbal-gen.1.gz');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/doc/linkbal/copyright');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/doc/linkbal/changelog.gz');
@@ -73,6 +78,27 @@ describe('make deb: the tool package', () => {
     expect(l.status, l.output).toBe(0);
   });
 
+  it('has a drop-in that systemd reads into nftables.service: rules reload after its start and reload, never failing it', () => {
+    need('systemd-analyze', 'systemd');
+    const x = tmpdir();
+    sh('dpkg-deb', ['-x', deb, x]);
+    // the unit as Debian's nftables package ships it, the drop-in beside it (systemd need not run)
+    const unit = path.join(x, 'usr/lib/systemd/system/nftables.service');
+    sh('cp', ['/usr/lib/systemd/system/nftables.service', unit]);
+    const r = sh('systemd-analyze', ['verify', '--man=no', unit], { SYSTEMD_LOG_LEVEL: 'debug' });
+    expect(r.status, r.stderr).toBe(0);
+    const dump = r.stdout + r.stderr; // the unit's dump, at log level debug
+    expect(dump).toContain(`DropIn Path: ${path.join(x, 'usr/lib/systemd/system/nftables.service.d/linkbal.conf')}`);
+    const cmd = '/bin/sh -c "test ! -x /etc/linkbal/rules || exec /etc/linkbal/rules reload"';
+    const section = (key: string) => (new RegExp(`-> ${key}:\n((?:\t{3}.*\n)+)`).exec(dump)?.[1] ?? '')
+      .split('\n').filter((l) => l.includes('Command Line:')).map((l) => l.replace(/^.*Command Line: /, ''));
+    expect(section('ExecStartPost')).toEqual([cmd]);
+    expect(section('ExecReload')).toEqual(['/usr/sbin/nft -f /etc/nftables.conf', cmd]);
+    // "-": a failure never fails the unit
+    const dropin = readFileSync(path.join(x, 'usr/lib/systemd/system/nftables.service.d/linkbal.conf'), 'utf8');
+    expect(dropin.match(/^Exec\w+=.*$/gm)?.every((l) => /^Exec(StartPost|Reload)=-\/bin\/sh -c /.test(l))).toBe(true);
+  });
+
   it('builds the same bytes twice', () => {
     expect(readFileSync(buildToolDeb()).equals(readFileSync(deb))).toBe(true);
   });
@@ -101,13 +127,17 @@ describe('linkbal-gen --deb: the site package', () => {
     expect(field(deb, 'Architecture')).toBe('all');
     expect(field(deb, 'Depends')).toBe(`iproute2, ${backend}, ifupdown | ifupdown2`);
     const conffiles = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar xO ./conffiles`, 'sh', deb]).stdout;
-    expect(conffiles).toBe('/etc/iproute2/rt_tables.d/linkbal.conf\n/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n/etc/linkbal/rules\n' +
-      '/etc/linkbal/tracker\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
+    expect(conffiles).toBe('/etc/iproute2/rt_tables.d/linkbal.conf\n/etc/linkbal/guard\n/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n' +
+      '/etc/linkbal/rules\n/etc/linkbal/tracker\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
     expect(contents(deb)).toEqual(expect.arrayContaining([
       '-rwxr-xr-x root/root ./etc/network/if-up.d/linkbal', '-rwxr-xr-x root/root ./etc/linkbal/rules',
       '-rwxr-xr-x root/root ./etc/linkbal/learner', '-rwxr-xr-x root/root ./etc/linkbal/tracker',
+      '-rwxr-xr-x root/root ./etc/linkbal/guard',
       '-rw-r--r-- root/root ./etc/linkbal/linkbal.conf', '-rw-r--r-- root/root ./usr/share/doc/linkbal-site/changelog.gz',
       '-rw-r--r-- root/root ./etc/iproute2/rt_tables.d/linkbal.conf',
+      // its own names: the tool package, which may be installed beside it, has linkbal.conf and 90-linkbal
+      '-rw-r--r-- root/root ./usr/lib/systemd/system/nftables.service.d/linkbal-site.conf',
+      '-rwxr-xr-x root/root ./usr/share/netfilter-persistent/plugins.d/90-linkbal-site',
     ]));
     const l = lintian(deb);
     expect(l.output.split('\n').filter((x) => /^[EW]:/.test(x))).toEqual([]);
@@ -130,7 +160,7 @@ describe('linkbal-gen --deb: the site package', () => {
     buildSiteDeb(deb, 1_764_000_000, args);
     const x = tmpdir();
     sh('dpkg-deb', ['-e', deb, x]);
-    const r = sh('shellcheck', ['-s', 'sh', path.join(x, 'postinst'), path.join(x, 'prerm')]);
+    const r = sh('shellcheck', ['-s', 'sh', path.join(x, 'postinst'), path.join(x, 'prerm'), path.join(x, 'postrm')]);
     expect(r.stdout + r.stderr).toBe('');
   });
 

@@ -9,7 +9,7 @@ import { tmpdir } from '../helpers.js';
 
 const APT = 'apt-get -y -q -o Dpkg::Use-Pty=0'; // the sandbox has no network: nothing can be downloaded
 const FILES = ['/etc/network/if-up.d/linkbal', '/etc/network/if-down.d/linkbal', '/etc/linkbal/rules', '/etc/linkbal/learner',
-  '/etc/linkbal/tracker', '/etc/linkbal/linkbal.conf', '/etc/iproute2/rt_tables.d/linkbal.conf'];
+  '/etc/linkbal/tracker', '/etc/linkbal/guard', '/etc/linkbal/linkbal.conf', '/etc/iproute2/rt_tables.d/linkbal.conf'];
 const EDIT = '# admin: eth1 is the fibre line';
 
 describe('linkbal-site with apt, in a sandbox', () => {

@@ -15,7 +15,7 @@ describe('linkbal-gen command line', () => {
     expect(r.stdout).toContain(`wrote ${root}/etc/network/if-up.d/linkbal`);
     expect(r.stdout).toContain('/etc/linkbal/rules restart');
     expect(listing(root)).toEqual(expect.arrayContaining([
-      'etc/network/if-up.d/linkbal', 'etc/network/if-down.d/linkbal', 'etc/linkbal/rules', 'etc/linkbal/learner', 'etc/linkbal/tracker', 'etc/linkbal/linkbal.conf',
+      'etc/network/if-up.d/linkbal', 'etc/network/if-down.d/linkbal', 'etc/linkbal/rules', 'etc/linkbal/learner', 'etc/linkbal/tracker', 'etc/linkbal/guard', 'etc/linkbal/linkbal.conf',
     ]));
     const again = await cli([...HOWTO_ARGS, '--root', root]);
     expect(again.stdout).toContain(`unchanged ${root}/etc/linkbal/rules`);
