@@ -1,16 +1,18 @@
 # ---- the dispatcher (templates/lib/main.sh): `rules COMMAND`, one change at a time ----
 
-# lb_reload: `rules reload`, from the guard and the firewall's own reload (nftables.service,
-# netfilter-persistent): when linkbal is started and the kernel lacks its ruleset (a
-# firewall reload removed it), load it again and say so. Nothing when stopped or loaded.
+# lb_reload: `rules reload`, from the guard (when the kernel lacks linkbal's ruleset) and
+# from the firewall's own reload (nftables.service, netfilter-persistent): while linkbal is
+# started, load its ruleset again, over whatever the reload left (nothing, or an old copy
+# of linkbal's that a saved firewall held); say so when it was gone. Nothing when stopped.
 lb_reload() {
-	[ -f "$LB_RULESET" ] && ! lb_loaded || return 0
-	_why="the ruleset had been removed by another program (a firewall reload?)"
+	[ -f "$LB_RULESET" ] || return 0
+	_why=''
+	lb_loaded || _why="the ruleset had been removed by another program (a firewall reload?); "
 	if ! lb_apply; then
-		lb_log "$_why; loading it again failed"
+		lb_log "${_why}loading it again failed"
 		return 1
 	fi
-	lb_log "$_why; loaded again"
+	if [ -n "$_why" ]; then lb_log "${_why}loaded again"; else lb_info "ruleset loaded again (a firewall reload)"; fi
 }
 
 # lb_main COMMAND [IFACE]: run COMMAND holding LB_LOCK (a minute at most to get it).
