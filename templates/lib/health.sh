@@ -18,9 +18,9 @@ lb_health() {
 	echo "$_h"
 }
 
-# lb_mark_of NAME: print the link mark of NAME (default: 1); false if NAME is not a link.
+# lb_mark_of NAME: print the link mark of NAME (default: LB_UNIT); false if NAME is not a link.
 lb_mark_of() {
-	if [ "$1" = default ]; then echo 1; return 0; fi
+	if [ "$1" = default ]; then echo "$LB_UNIT"; return 0; fi
 	# shellcheck disable=SC2154 # set by lb_link
 	lb_link "$1" && echo "$lb_link_mark"
 }
@@ -48,7 +48,7 @@ lb_health_set() {
 	lb_apply
 	if [ "$2" = ok ]; then lb_info "$1 healthy again: $4"; else lb_log "$1 $2: $4"; fi
 	if [ "$2" != ok ] && [ "$FLUSH_ON_DOWN" = 1 ]; then
-		conntrack -D -m "$(lb_mark_of "$1")" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
+		conntrack -D -m "$(lb_mark_of "$1")/$MARK_MASK" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
 	if lb_candidates | awk '$5 == "ok" { ok = 1 } END { exit !(NR && !ok) }'; then
 		lb_log "no link is healthy: new connections go to every link that has carrier"

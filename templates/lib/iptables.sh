@@ -3,17 +3,20 @@
 # declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
 
 # lb_ruleset MARK:WEIGHT...: print linkbal's chains for iptables-restore; the links given
-# are the ones new connections are spread over now (lb_choose).
+# are the ones new connections are spread over now (lb_choose). linkbal writes only the
+# bits of MARK_MASK, in the packet mark and the connection mark.
 lb_ruleset() {
 	_saved="$(iptables-save 2>/dev/null)
 "
+	_m=$(lb_hex "$MARK_MASK")
 	echo '*raw'
 	echo ':linkbal-helper - [0:0]'
-	lb_jump "$_saved" PREROUTING linkbal-helper
 	lb_jump "$_saved" OUTPUT linkbal-helper
+	for _if in $LAN; do lb_jump "$_saved" "PREROUTING -i $_if" linkbal-helper; done
 	cat <<'EOF'
-# FTP data connections become RELATED to their control connection and inherit its link
--A linkbal-helper -p tcp --dport 21 -j CT --helper ftp
+# FTP data connections of outgoing connections become RELATED to their control connection
+# and inherit its link
+-A linkbal-helper -p tcp --dport 21 -m addrtype ! --dst-type LOCAL -j CT --helper ftp
 COMMIT
 *nat
 :linkbal-nat - [0:0]
@@ -21,32 +24,50 @@ EOF
 	lb_jump "$_saved" POSTROUTING linkbal-nat
 	echo "# a connection leaving by an uplink takes that uplink's address"
 	lb_links | while read -r _if _rest; do echo "-A linkbal-nat -o $_if -j MASQUERADE"; done
-	cat <<'EOF'
+	cat <<EOF
 COMMIT
 *mangle
 :linkbal-pre - [0:0]
 :linkbal-out - [0:0]
+:linkbal-exit - [0:0]
 :linkbal-choose - [0:0]
 EOF
 	lb_jump "$_saved" PREROUTING linkbal-pre
 	lb_jump "$_saved" OUTPUT linkbal-out
-	cat <<'EOF'
-# every packet of a connection takes the link mark of its first packet
--A linkbal-pre -j CONNMARK --restore-mark
--A linkbal-pre -m mark ! --mark 0 -j RETURN
+	cat <<EOF
+# every packet of a connection takes its link's mark again
+-A linkbal-pre -j CONNMARK --restore-mark --nfmask $_m --ctmask $_m
+-A linkbal-pre -m mark ! --mark 0/$_m -j RETURN
 -A linkbal-pre -m conntrack ! --ctstate NEW -j RETURN
 # a connection that comes in on an uplink is answered through it
 EOF
-	lb_links | while read -r _if _gw _w _m _rest; do echo "-A linkbal-pre -i $_if -j MARK --set-mark $_m"; done
-	for _if in $LAN; do echo "-A linkbal-pre -i $_if -m addrtype ! --dst-type LOCAL -j linkbal-choose"; done
-	cat <<'EOF'
--A linkbal-pre -j CONNMARK --save-mark
-# a socket that set its own mark (a tracker's probe) keeps the route it chose
+	lb_links | while read -r _if _gw _w _mk _rest; do
+		echo "-A linkbal-pre -i $_if -j MARK --set-xmark $(lb_hex "$_mk")/$_m"
+	done
+	# one that someone else marked keeps its route
+	for _if in $LAN; do
+		echo "-A linkbal-pre -i $_if -m mark --mark 0 -m addrtype ! --dst-type LOCAL -j linkbal-choose"
+	done
+	cat <<EOF
+-A linkbal-pre -j CONNMARK --save-mark --nfmask $_m --ctmask $_m
+# a socket that set its own mark (WireGuard, a tracker's probe) keeps the route it chose
 -A linkbal-out -m mark ! --mark 0 -j RETURN
--A linkbal-out -j CONNMARK --restore-mark
--A linkbal-out -m mark ! --mark 0 -j RETURN
--A linkbal-out -m conntrack --ctstate NEW -m addrtype ! --dst-type LOCAL -j linkbal-choose
--A linkbal-out -j CONNMARK --save-mark
+-A linkbal-out -j CONNMARK --restore-mark --nfmask $_m --ctmask $_m
+-A linkbal-out -m mark ! --mark 0/$_m -j RETURN
+-A linkbal-out -m conntrack ! --ctstate NEW -j RETURN
+-A linkbal-out -m addrtype --dst-type LOCAL -j RETURN
+EOF
+	# only what leaves by the default route: one that a VPN, a policy rule or a specific
+	# route sends elsewhere keeps its route
+	for _dev in $(lb_exits); do echo "-A linkbal-out -o $_dev -j linkbal-exit"; done
+	_pins=$(lb_pinned)
+	[ -z "$_pins" ] || echo "# a socket bound to a link's address keeps that link"
+	echo "$_pins" | while read -r _addr _n _mk; do
+		[ -z "$_addr" ] || echo "-A linkbal-exit -s $_addr -j MARK --set-xmark $(lb_hex "$_mk")/$_m"
+	done
+	echo "-A linkbal-exit -m mark --mark 0/$_m -j linkbal-choose"
+	cat <<EOF
+-A linkbal-out -j CONNMARK --save-mark --nfmask $_m --ctmask $_m
 # connections to the main table's specific routes keep their route, and take no turn
 EOF
 	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
@@ -59,8 +80,8 @@ EOF
 	echo COMMIT
 }
 
-# lb_jump SAVED CHAIN TARGET: print the rule that sends built-in CHAIN to TARGET, unless
-# SAVED (the output of iptables-save) shows it already.
+# lb_jump SAVED "CHAIN [MATCH...]" TARGET: print the rule that sends built-in CHAIN (what
+# MATCH matches) to TARGET, unless SAVED (the output of iptables-save) shows it already.
 lb_jump() {
 	case $1 in
 	*"-A $2 -j $3
@@ -70,44 +91,41 @@ lb_jump() {
 }
 
 # lb_choose MARK:WEIGHT...: the rules of chain linkbal-choose that give a new connection
-# its link mark, spread by weight according to MODE.
+# its link mark, spread by weight according to MODE (the packet's mark is 0 here).
 lb_choose() {
 	[ $# -gt 0 ] || return 0
+	_mask=$(lb_hex "$MARK_MASK")
 	case $MODE in
 	random)
 		for _p in $(lb_cascade "$@"); do
+			_set="-j MARK --set-xmark $(lb_hex "${_p%:*}")/$_mask"
 			if [ "${_p#*:}" = 1 ]; then
-				echo "-A linkbal-choose -m mark --mark 0 -j MARK --set-mark ${_p%:*}"
+				echo "-A linkbal-choose -m mark --mark 0/$_mask $_set"
 			else
-				echo "-A linkbal-choose -m mark --mark 0 -m statistic --mode random --probability ${_p#*:} -j MARK --set-mark ${_p%:*}"
+				echo "-A linkbal-choose -m mark --mark 0/$_mask -m statistic --mode random --probability ${_p#*:} $_set"
 			fi
 		done
 		;;
 	*)
 		# shellcheck disable=SC2046
 		set -- $(lb_swrr "$@")
-		if [ $# -eq 1 ]; then echo "-A linkbal-choose -j MARK --set-mark $1"; return 0; fi
+		if [ $# -eq 1 ]; then echo "-A linkbal-choose -j MARK --set-xmark $(lb_hex "$1")/$_mask"; return 0; fi
 		# nth: every rule sees every new connection, so their counters stay in step.
-		# hash: HMARK puts hash(destination) mod N in the mark, then each slot gets its link.
+		# hash: HMARK puts hash(destination) mod N in the whole mark (0 before), then each
+		# slot gets its link's mark instead.
 		[ "$MODE" = hash ] &&
 			echo "-A linkbal-choose -j HMARK --hmark-tuple dst --hmark-mod $# --hmark-offset 65536 --hmark-rnd 0x6c62"
 		_k=0
-		for _m; do
+		for _mk; do
 			if [ "$MODE" = hash ]; then
-				echo "-A linkbal-choose -m mark --mark $((65536 + _k)) -j MARK --set-mark $_m"
+				echo "-A linkbal-choose -m mark --mark $((65536 + _k)) -j MARK --set-mark $(lb_hex "$_mk")"
 			else
-				echo "-A linkbal-choose -m statistic --mode nth --every $# --packet $_k -j MARK --set-mark $_m"
+				echo "-A linkbal-choose -m statistic --mode nth --every $# --packet $_k -j MARK --set-xmark $(lb_hex "$_mk")/$_mask"
 			fi
 			_k=$((_k + 1))
 		done
 		;;
 	esac
-}
-
-# lb_keep_routed: the rules of chain linkbal-choose that let a connection to a destination
-# of the main table's specific routes (lb_routed) pass unmarked, without taking a turn.
-lb_keep_routed() {
-	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
 }
 
 # lb_load FILE: load the batch in FILE (each table atomic).
@@ -144,13 +162,14 @@ EOF
 }
 
 # lb_loaded: true if the kernel holds the jumps from the built-in chains to linkbal's chains
-# in raw, mangle and nat (a firewall reload, a full iptables-restore, removes them). One
+# in raw, mangle and nat (a firewall reload, a full iptables-restore, removes them; raw's
+# PREROUTING has one only with a LAN). One
 # iptables-save: cheap, as the guard asks every second.
 lb_loaded() {
 	iptables-save 2>/dev/null | awk '
 		/^\*/ { t = substr($1, 2) }
 		$1 == "-A" && $(NF - 1) == "-j" && $NF ~ /^linkbal-/ { j[t " " $2 " " $NF] = 1 }
-		END { exit !(("raw PREROUTING linkbal-helper" in j) && ("raw OUTPUT linkbal-helper" in j) &&
+		END { exit !(("raw OUTPUT linkbal-helper" in j) &&
 			("mangle PREROUTING linkbal-pre" in j) && ("mangle OUTPUT linkbal-out" in j) &&
 			("nat POSTROUTING linkbal-nat" in j)) }'
 }

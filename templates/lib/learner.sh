@@ -25,10 +25,11 @@ lb_rx() {
 }
 
 # lb_open: print "MARK:N" for each link mark with N open connections (conntrack; TCP
-# counts only once established; mark 0, never balanced, not at all: probes, bypasses).
+# counts only once established; no link mark, never balanced, not at all: probes, bypasses).
 lb_open() {
-	lb_conntrack | awk '/(^| )tcp / && !/ ESTABLISHED /{ next }
-		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/ && $i != "mark=0") n[substr($i, 6)]++ }
+	lb_conntrack | awk -v unit="$LB_UNIT" -v span=$((MARK_MASK / LB_UNIT + 1)) '
+		/(^| )tcp / && !/ ESTABLISHED /{ next }
+		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/ && (m = int(substr($i, 6) / unit) % span)) n[sprintf("%.0f", m * unit)]++ }
 		END { for (m in n) printf "%s:%d ", m, n[m] }'
 }
 
@@ -40,7 +41,7 @@ lb_learn() {
 	_ests='' _max=0 _sum=0
 	for _p in $(lb_members); do
 		_m=${_p%:*}
-		if [ "$_m" = 1 ]; then _dev=$1; else _dev=$(lb_device "$_m"); fi
+		if [ "$_m" = "$LB_UNIT" ]; then _dev=$1; else _dev=$(lb_device "$_m"); fi
 		[ -n "$_dev" ] || continue
 		_rx=$(lb_rx "$_dev") || continue
 		_pt=$_t _prx=$_rx _est=0

@@ -160,6 +160,11 @@ lb_apply() {
 # and with which settings: "GATEWAY MARK TABLE MARK_MASK PREF" (for down and stop).
 lb_up() {
 	lb_link "$1" || return 0
+	if [ "$1" = "$(lb_default_dev)" ]; then
+		lb_log "$1: not taken in as a listed uplink: the main table's default route leaves by it, so it is the default link (leave it out of linkbal-gen --iface)"
+		lb_default up
+		return 1
+	fi
 	if ! _gw=$(lb_gateway "$1" "$lb_link_gw"); then
 		lb_log "$1: no gateway found (no DHCP route or lease); link not used"
 		return 1
@@ -195,14 +200,20 @@ lb_up() {
 # lb_down IFACE: take the link out first (re-spread), then drop its rules and its route; the
 # last link out takes the rule at PREF with it.
 lb_down() {
-	[ -f "$LB_UP/$1" ] || return 0
+	if [ ! -f "$LB_UP/$1" ]; then
+		# the default link listed as an uplink (lb_up refused it): its ifdown is the default link's
+		_dev=''
+		[ ! -r "$LB_DEFAULT_DEV" ] || read -r _dev <"$LB_DEFAULT_DEV"
+		[ "$_dev" != "$1" ] || lb_default down
+		return 0
+	fi
 	read -r _gw _mark _table _mask _pref <"$LB_UP/$1"
 	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
 	lb_apply
 	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
 	lb_any_up || lb_rule_del "${_pref:-$PREF}" "$LB_SUPPRESS"
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
-		conntrack -D -m "$_mark" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
+		conntrack -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
 	lb_info "$1 down"
 }

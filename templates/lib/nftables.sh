@@ -4,7 +4,9 @@
 
 # lb_ruleset MARK:WEIGHT...: print the table for `nft -f`, replacing the old one in the
 # same transaction; the links given are the ones new connections are spread over now.
+# linkbal writes only the bits of MARK_MASK, in the packet mark and the connection mark.
 lb_ruleset() {
+	_mask=$(lb_hex "$MARK_MASK") _keep=$(lb_hex $((~MARK_MASK & 0xffffffff)))
 	cat <<'EOF'
 table inet linkbal {}
 delete table inet linkbal
@@ -13,32 +15,71 @@ table inet linkbal {
 		type "ftp" protocol tcp
 	}
 
+EOF
+	# one chain a link: mark the packet and its connection for that link
+	{ echo "default $LB_UNIT"; lb_links | while read -r _if _gw _w _m _rest; do echo "$_if $_m"; done; } |
+		while read -r _n _m; do
+			printf '\tchain link_%s {\n' "$_n"
+			printf '\t\tct mark set ct mark and %s or %s\n' "$_keep" "$(lb_hex "$_m")"
+			printf '\t\tmeta mark set meta mark and %s or %s\n\t}\n\n' "$_keep" "$(lb_hex "$_m")"
+		done
+	_restore="ct mark and $_mask vmap { $(lb_hex "$LB_UNIT") : goto link_default"
+	_inbound=''
+	# shellcheck disable=SC2034
+	while read -r _if _gw _w _m _rest; do
+		[ -n "$_if" ] || continue
+		_restore="$_restore, $(lb_hex "$_m") : goto link_$_if"
+		_inbound="${_inbound:+$_inbound, }\"$_if\" : goto link_$_if"
+	done <<EOF
+$LINKS
+EOF
+	_exits=''
+	for _dev in $(lb_exits); do _exits="${_exits:+$_exits, }\"$_dev\""; done
+	cat <<EOF
 	chain pre {
 		type filter hook prerouting priority mangle; policy accept;
 		meta nfproto != ipv4 return
-		# FTP data connections become RELATED to their control connection and inherit its link
-		ct state new tcp dport 21 ct helper set "ftp"
-		# every packet of a connection takes the link mark of its first packet
-		ct mark != 0 meta mark set ct mark return
+		# every packet of a connection takes its link's mark again
+		$_restore }
 		ct state != new return
-		# a connection that comes in on an uplink is answered through it
 EOF
-	lb_links | while read -r _if _gw _w _m _rest; do
-		printf '\t\tiifname "%s" ct mark set %s meta mark set %s return\n' "$_if" "$_m" "$_m"
-	done
-	for _if in $LAN; do printf '\t\tiifname "%s" fib daddr type != local jump choose\n' "$_if"; done
-	cat <<'EOF'
+	[ -z "$_inbound" ] || printf '\t\t# a connection that comes in on an uplink is answered through it\n\t\tiifname vmap { %s }\n' "$_inbound"
+	for _if in $LAN; do printf '\t\tiifname "%s" jump lan\n' "$_if"; done
+	cat <<EOF
+	}
+
+	# a new connection from the LAN
+	chain lan {
+		fib daddr type local return
+		tcp dport 21 ct helper set "ftp"
+		# one that someone else marked, or routes elsewhere than the default route, keeps its route
+		meta mark != 0 return
+		fib daddr oifname != { ${_exits:-\"lo\"} } return
+		goto choose
 	}
 
 	# a "route" chain: a mark set here sends the packet through the routing table again
 	chain out {
 		type route hook output priority mangle; policy accept;
 		meta nfproto != ipv4 return
-		# a socket that set its own mark (a tracker's probe) keeps the route it chose
+		# a socket that set its own mark (WireGuard, a tracker's probe) keeps the route it chose
 		meta mark != 0 return
-		ct state new tcp dport 21 ct helper set "ftp"
-		ct mark != 0 meta mark set ct mark return
-		ct state new fib daddr type != local jump choose
+		$_restore }
+		ct state != new return
+		fib daddr type local return
+		tcp dport 21 ct helper set "ftp"
+		# one that a VPN, a policy rule or a specific route sends elsewhere keeps its route
+		oifname != { ${_exits:-\"lo\"} } return
+EOF
+	_pins=''
+	while read -r _addr _n _m; do
+		[ -z "$_addr" ] || _pins="${_pins:+$_pins, }$_addr : goto link_$_n"
+	done <<EOF
+$(lb_pinned)
+EOF
+	[ -z "$_pins" ] || printf '\t\t# a socket bound to a link'"'"'s address or device keeps that link\n\t\tip saddr vmap { %s }\n' "$_pins"
+	cat <<EOF
+		goto choose
 	}
 
 	chain nat {
@@ -46,7 +87,7 @@ EOF
 		# a connection leaving by an uplink takes that uplink's address
 EOF
 	lb_links | while read -r _if _rest; do printf '\t\tmeta nfproto ipv4 oifname "%s" masquerade\n' "$_if"; done
-	printf '\t}\n\n\tchain choose {\n'
+	printf '\t}\n\n\t# a new connection that leaves by the default route: give it a link\n\tchain choose {\n'
 	# connections to the main table's specific routes keep their route, and take no turn
 	_nets=''
 	for _net in $(lb_routed); do _nets="${_nets:+$_nets, }$_net"; done
@@ -57,38 +98,44 @@ EOF
 		[ -z "$_proto" ] || printf '\t\t%s dport { %s } return\n' "$_proto" "$_ports"
 	done
 	lb_choose "$@"
-	printf '\t\tmeta mark set ct mark\n\t}\n}\n'
+	printf '\t}\n}\n'
 }
 
 # lb_choose MARK:WEIGHT...: print the statement of chain choose that gives a new connection
-# its link mark with one map lookup, spread by weight according to MODE.
+# its link with one map lookup, spread by weight according to MODE.
 lb_choose() {
 	[ $# -gt 0 ] || return 0
+	# " MARK=NAME ...", to name the link of a mark without a subshell
+	_names=" $LB_UNIT=default $(lb_links | while read -r _if _gw _w _m _rest; do printf '%s=%s ' "$_m" "$_if"; done)"
+	if [ $# -eq 1 ]; then _l=${_names#* "${1%:*}"=}; printf '\t\tgoto link_%s\n' "${_l%% *}"; return 0; fi
 	case $MODE in
 	nth)
 		# shellcheck disable=SC2046
 		set -- $(lb_swrr "$@")
-		if [ $# -eq 1 ]; then printf '\t\tct mark set %s\n' "$1"; return 0; fi
-		printf '\t\tct mark set numgen inc mod %s map {' $#
+		printf '\t\tnumgen inc mod %s vmap {' $#
 		_k=0 _sep=' '
-		for _m; do printf '%s%s : %s' "$_sep" $_k "$_m"; _k=$((_k + 1)) _sep=', '; done
+		for _m; do
+			_l=${_names#* "$_m"=}
+			printf '%s%s : goto link_%s' "$_sep" $_k "${_l%% *}"
+			_k=$((_k + 1)) _sep=', '
+		done
 		echo ' }'
 		;;
 	*)
 		_n=0
 		for _p; do _n=$((_n + ${_p#*:})); done
-		if [ "$_n" -eq 1 ]; then printf '\t\tct mark set %s\n' "${1%:*}"; return 0; fi
 		# weights as ranges: 4:2:1 gives { 0-3 : a, 4-5 : b, 6 : c }
 		if [ "$MODE" = hash ]; then
-			printf '\t\tct mark set jhash ip daddr mod %s seed 0x6c62 map {' "$_n"
+			printf '\t\tjhash ip daddr mod %s seed 0x6c62 vmap {' "$_n"
 		else
-			printf '\t\tct mark set numgen random mod %s map {' "$_n"
+			printf '\t\tnumgen random mod %s vmap {' "$_n"
 		fi
 		_k=0 _sep=' '
 		for _p; do
 			_last=$((_k + ${_p#*:} - 1))
 			if [ "$_last" -eq "$_k" ]; then _r=$_k; else _r=$_k-$_last; fi
-			printf '%s%s : %s' "$_sep" "$_r" "${_p%:*}"
+			_l=${_names#* "${_p%:*}"=}
+			printf '%s%s : goto link_%s' "$_sep" "$_r" "${_l%% *}"
 			_k=$((_last + 1)) _sep=', '
 		done
 		echo ' }'

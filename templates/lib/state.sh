@@ -5,7 +5,8 @@
 LB_ETC=/etc/linkbal
 RUN=/run/linkbal
 LB_LOCK=$RUN/lock                 # flock: one change at a time (hooks run in parallel)
-LB_UP=$RUN/up                     # up/IFACE: "GATEWAY MARK TABLE" of a listed link in balance
+LB_UP=$RUN/up                     # up/IFACE: "GATEWAY MARK TABLE MARK_MASK PREF" of a listed
+                                  # link in balance: what was added, with which settings
 LB_UP_NEW=$RUN/up.new             # the next up/IFACE, renamed into place whole
 LB_DEFAULT_DEV=$RUN/default-dev   # the default link's device, as last seen (for the hooks)
 LB_DEFAULT_DOWN=$RUN/default-down # exists while the default link's ifdown holds it out

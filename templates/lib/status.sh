@@ -16,9 +16,9 @@ lb_status() {
 	_sum=0
 	for _p; do _sum=$((_sum + ${_p#*:})); done
 	{
-		_w=$(lb_weight 1 "$DEFAULT_WEIGHT")
-		if [ -f "$LB_DEFAULT_DOWN" ]; then echo "default down main-table $_w 1 0"
-		else echo "default up main-table $_w 1 $_sum"; fi
+		_w=$(lb_weight "$LB_UNIT" "$DEFAULT_WEIGHT")
+		if [ -f "$LB_DEFAULT_DOWN" ]; then echo "default down main-table $_w $LB_UNIT 0"
+		else echo "default up main-table $_w $LB_UNIT $_sum"; fi
 		lb_links | while read -r _if _gw _w _m _rest; do
 			if [ -f "$LB_UP/$_if" ]; then
 				read -r _gw _rest <"$LB_UP/$_if"
@@ -29,13 +29,13 @@ lb_status() {
 		done
 		echo --
 		lb_conntrack
-	} | awk '
+	} | awk -v unit="$LB_UNIT" -v span=$((MARK_MASK / LB_UNIT + 1)) '
 		$1 == "--" { ct = 1; next }
 		!ct { n++; name[n] = $1; state[n] = $2; gw[n] = $3; w[n] = $4; mark[n] = $5
 			share[n] = ($6 > 0 && $4 > 0) ? int($4 * 100 / $6) "%" : "-"; next }
 		{ m = ""; b = 0
 			for (i = 1; i <= NF; i++) {
-				if ($i ~ /^mark=/) m = substr($i, 6)
+				if ($i ~ /^mark=/) m = sprintf("%.0f", int(substr($i, 6) / unit) % span * unit)
 				if ($i ~ /^bytes=/) b += substr($i, 7)
 			}
 			conns[m]++; bytes[m] += b; total += b }

@@ -1,5 +1,5 @@
 # ---- weights (templates/lib/weights.sh): who takes new connections, in which order ----
-# A member is "MARK:WEIGHT"; the default link has mark 1. Pure arithmetic but for
+# A member is "MARK:WEIGHT"; the default link has mark LB_UNIT. Pure arithmetic but for
 # lb_members and lb_weight, which read the state.
 
 # lb_links: print LINKS without its empty lines: "IFACE GATEWAY WEIGHT MARK TABLE TIER".
@@ -11,7 +11,7 @@ lb_links() {
 # unless its ifdown ran, or its weight is 0) and of each listed link that is up.
 lb_candidates() {
 	[ "$DEFAULT_WEIGHT" -gt 0 ] && [ ! -f "$LB_DEFAULT_DOWN" ] &&
-		echo "default 1 $DEFAULT_WEIGHT $DEFAULT_TIER $(lb_health default)"
+		echo "default $LB_UNIT $DEFAULT_WEIGHT $DEFAULT_TIER $(lb_health default)"
 	lb_links | while read -r _if _gw _w _m _t _tier; do
 		[ -f "$LB_UP/$_if" ] && echo "$_if $_m $_w $_tier $(lb_health "$_if")"
 	done
@@ -103,4 +103,51 @@ lb_cascade() {
 		_rest=$((_rest - _w))
 	done
 	echo
+}
+
+# lb_hex NUMBER: print NUMBER as a 32-bit mark in hex (0x02000000), as nft and iptables show it.
+lb_hex() {
+	printf '0x%08x' "$1"
+}
+
+# lb_fallback: print the listed link that is up whose fallback rule comes first: while the
+# main table has no default route (or the default link is held down), a connection that
+# nobody routed elsewhere starts out by it, with its address.
+lb_fallback() {
+	lb_links | while read -r _if _rest; do
+		[ -f "$LB_UP/$_if" ] && { echo "$_if"; break; }
+	done
+}
+
+# lb_default_gone: true while the default link is held down or the main table has no
+# default route.
+lb_default_gone() {
+	[ -f "$LB_DEFAULT_DOWN" ] || [ -z "$(lb_default_dev)" ]
+}
+
+# lb_exits: print the devices that a new connection leaves by when nothing but the main
+# table's default route routes it: the default link's, and while that is gone, the fallback
+# link's. Only such connections are balanced: one that a VPN, a policy rule or a specific
+# route sends elsewhere keeps its route.
+lb_exits() {
+	_dev=$(lb_default_dev)
+	[ -n "$_dev" ] || { [ -r "$LB_DEFAULT_DEV" ] && read -r _dev <"$LB_DEFAULT_DEV"; }
+	[ -z "$_dev" ] || echo "$_dev"
+	! lb_default_gone || lb_fallback
+}
+
+# lb_pinned: print "ADDRESS NAME MARK" for the addresses of the listed links that are up:
+# a socket bound to one chose that link. Not the default link's addresses, nor while the
+# default link is gone the fallback link's: a connection that chose nothing starts out
+# with those too (a socket bound to such a device is seen by its route: LB_REALM).
+lb_pinned() {
+	_skip=''
+	! lb_default_gone || _skip=$(lb_fallback)
+	lb_links | while read -r _if _gw _w _m _rest; do
+		[ -f "$LB_UP/$_if" ] || continue
+		[ "$_if" != "$_skip" ] || continue
+		for _a in $(ip -4 -o addr show dev "$_if" 2>/dev/null | awk '{ print $4 }'); do
+			echo "${_a%/*} $_if $_m"
+		done
+	done
 }

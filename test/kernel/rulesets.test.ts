@@ -24,9 +24,12 @@ describe('rulesets through the kernel', () => {
       // the rules script's functions: sourced with LB_SOURCED=1 it runs nothing
       const lib = rules;
       const check = backend === 'nftables' ? 'nft -c -f -' : 'iptables-restore --test --noflush -w';
+      // link number K:weight; link K has mark K * LB_UNIT (the default link is K = 1)
       for (const set of ['1:1', '1:1 2:2 3:1', '2:4 3:2 1:1', '3:1', '']) {
         // in a throwaway network namespace: iptables-restore --test still needs the chains' tables
-        const r = sh(`unshare -n sh -c 'LB_SOURCED=1; . ${lib}; lb_ruleset ${set} | ${check}'`);
+        const r = sh(`unshare -n sh -c 'LB_SOURCED=1; . ${lib}; set --
+          for p in ${set}; do set -- "$@" $((\${p%:*} * LB_UNIT)):\${p#*:}; done
+          lb_ruleset "$@" | ${check}'`);
         expect(r.stderr, `${set}`).toBe('');
         expect(r.status, `${set}`).toBe(0);
       }
