@@ -49,6 +49,22 @@ lb_fwmark_rule() {
 }
 LB_SUPPRESS='from all lookup 254 suppress_prefixlength 0'	# at PREF: main's routes but its default route
 
+# lb_base_add: the rules before every link's: at PREF main's routes but its default route
+# (LB_SUPPRESS); at PREF+1 the default link's mark looks up main, so that what linkbal sends
+# by the default link (its tracker's probes) goes there though a VPN's rules after PREF
+# would take it. False if a priority is not free. lb_base_del [PREF MASK]: take them away
+# (default: the settings now).
+lb_base_add() {
+	_rule=$(lb_fwmark_rule "$LB_UNIT" 254)
+	lb_pref_free $((PREF + 1)) "$_rule" && lb_rule_add "$PREF" "$LB_SUPPRESS" &&
+		lb_rule_add $((PREF + 1)) "$_rule"
+}
+lb_base_del() {
+	_mask=${2:-$MARK_MASK}
+	lb_rule_del "${1:-$PREF}" "$LB_SUPPRESS"
+	lb_rule_del $((${1:-$PREF} + 1)) "$(lb_fwmark_rule $((_mask & -_mask)) 254 "$_mask")"
+}
+
 # lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table lb_link_tier from LINKS;
 # false if IFACE is not a listed link.
 lb_link() {
@@ -169,8 +185,8 @@ lb_up() {
 		lb_log "$1: no gateway found (no DHCP route or lease); link not used"
 		return 1
 	fi
-	if ! lb_rule_add "$PREF" "$LB_SUPPRESS"; then
-		lb_log "$1: not used: linkbal takes no link in while priority $PREF is not its own"
+	if ! lb_base_add; then
+		lb_log "$1: not used: linkbal takes no link in while priority $PREF or $((PREF + 1)) is not its own"
 		return 1
 	fi
 	lb_sysctl "net/ipv4/conf/$1/rp_filter" 2
@@ -193,7 +209,7 @@ lb_up() {
 		lb_apply
 		lb_link_del "$1" "$_gw" "$lb_link_mark" "$lb_link_table"
 	fi
-	lb_any_up || lb_rule_del "$PREF" "$LB_SUPPRESS"
+	lb_any_up || lb_base_del
 	return 1
 }
 
@@ -211,7 +227,7 @@ lb_down() {
 	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
 	lb_apply
 	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
-	lb_any_up || lb_rule_del "${_pref:-$PREF}" "$LB_SUPPRESS"
+	lb_any_up || lb_base_del "$_pref" "$_mask"
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
 	fi
@@ -251,9 +267,9 @@ lb_stop() {
 		read -r _gw _mark _table _mask _pref <"$_f"
 		lb_link_del "${_f##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
 		rm -f "$_f"
-		lb_rule_del "${_pref:-$PREF}" "$LB_SUPPRESS"
+		lb_base_del "$_pref" "$_mask"
 	done
-	lb_rule_del "$PREF" "$LB_SUPPRESS"
+	lb_base_del
 	lb_sysctl_restore
 	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
 }

@@ -108,7 +108,7 @@ describe.each(BACKENDS)('owning only what it added, with the %s backend', (backe
     sh('/etc/linkbal/rules stop; ip rule add from 10.98.0.0/16 lookup 501 pref 1000');
     const r = lab.exec(['/etc/linkbal/rules', 'start']);
     expect(r.stderr).toContain('linkbal: ip rule priority 1000 holds a rule that is not linkbal\'s (from 10.98.0.0/16 lookup 501)');
-    expect(r.stderr).toContain('linkbal takes no link in while priority 1000 is not its own');
+    expect(r.stderr).toContain('linkbal takes no link in while priority 1000 or 1001 is not its own');
     expect(spread(6)).toEqual({ wan0: 6 });
     expect(sh('ip -N rule').stdout).not.toMatch(/lookup 10[0-9]$/m);
     const up = lab.exec(['sh', '-c', 'ifdown wan1 && ifup wan1']);
@@ -124,6 +124,7 @@ describe.each(BACKENDS)('owning only what it added, with the %s backend', (backe
     expect(spread(16)).toEqual({ wan0: 4, wan1: 4, wan2: 4, wan3: 4 });
     const numeric = sh('ip -N rule').stdout;
     expect(numeric).toMatch(/^2000:\tfrom all lookup 254 suppress_prefixlength 0$/m);
+    expect(numeric).toMatch(/^2001:\tfrom all fwmark 0x10\/0xf0 lookup 254$/m);
     expect(numeric).toMatch(/^2002:\tfrom all fwmark 0x20\/0xf0 lookup 202$/m);
     expect(numeric).toMatch(/^2003:\tfrom all fwmark 0x30\/0xf0 lookup 203$/m);
     expect(numeric).toMatch(/^2004:\tfrom all fwmark 0x40\/0xf0 lookup 204$/m);
