@@ -77,30 +77,55 @@ EOF
 	return 1
 }
 
-# lb_is_ipv4 WORD: true if WORD is a dotted IPv4 address.
+# lb_is_ipv4 WORD: true if WORD is an IPv4 address: four decimal numbers 0-255 without
+# leading zeros (iproute2 reads 010 as octal), as the generator's parseIPv4. No fork: it runs
+# on every DHCP gateway.
 lb_is_ipv4() {
-	case $1 in
-	*[!0-9.]* | *..* | .* | *. | '') return 1 ;;
-	*.*.*.*.*) return 1 ;;
-	*.*.*.*) return 0 ;;
-	esac
-	return 1
+	case $1 in *.*.*.*.* | *[!0-9.]*) return 1 ;; *.*.*.*) ;; *) return 1 ;; esac
+	_ip4=$1.
+	while [ -n "$_ip4" ]; do
+		case ${_ip4%%.*} in
+		[0-9] | [1-9][0-9] | 1[0-9][0-9] | 2[0-4][0-9] | 25[0-5]) _ip4=${_ip4#*.} ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
+# lb_lease_gw IFACE NOW FILE: print the router of the newest lease for IFACE in dhclient's
+# lease FILE (the last written) that is unexpired at NOW (`date -u +'%Y%m%d%H%M%S %s'`:
+# dhclient writes "expire W YYYY/MM/DD HH:MM:SS;" in UTC, "expire epoch N;" with
+# db-time-format local, or "expire never;"); false if it has none, or not an IPv4 address.
+lb_lease_gw() {
+	_gw=$(awk -v ifc="$1" -v now="${2% *}" -v epoch="${2#* }" '
+		{ sub(/;.*/, "") }	# the value, without its ";" and a comment after it
+		$1 == "lease" && $2 == "{" { i = r = e = ""; next }
+		$1 == "interface" { i = $2; gsub(/"/, "", i) }
+		$1 == "option" && $2 == "routers" { r = $3; sub(/,.*/, "", r) }	# the first router
+		$1 == "expire" && $2 == "never" { e = "live" }
+		$1 == "expire" && $2 == "epoch" { e = ($3 + 0 > epoch + 0) ? "live" : "" }
+		$1 == "expire" && $3 ~ /^[0-9][0-9][0-9][0-9]\/[0-9][0-9]\/[0-9][0-9]$/ && $4 ~ /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]$/ {
+			t = $3 $4; gsub(/[\/:]/, "", t); e = (t > now) ? "live" : ""	# as strings of 14 digits
+		}
+		$1 == "}" { if (i == ifc && e == "live") gw = r; i = r = e = "" }
+		END { print gw }' "$3" 2>/dev/null)
+	lb_is_ipv4 "$_gw" && echo "$_gw"
 }
 
 # lb_gateway IFACE CONFIGURED: print the gateway to use. For dhcp: the default route the
-# DHCP client installed on IFACE (dhclient, udhcpc), else the last router of dhclient's lease.
+# DHCP client installed on IFACE (dhclient, udhcpc), else the router of dhclient's newest
+# unexpired lease for IFACE (lb_lease_gw); only an IPv4 address (lb_is_ipv4).
 lb_gateway() {
 	if [ "$2" != dhcp ]; then echo "$2"; return 0; fi
+	_gwif=$1
 	# shellcheck disable=SC2046 # split "default via GW dev IFACE ..." into words
 	set -- "$1" $(ip -4 route show default dev "$1" 2>/dev/null)
 	while [ $# -gt 1 ]; do
 		if [ "$2" = via ] && lb_is_ipv4 "${3:-}"; then echo "$3"; return 0; fi
 		shift
 	done
-	for _lease in "/var/lib/dhcp/dhclient.$1.leases" /var/lib/dhcp/dhclient.leases; do
-		[ -r "$_lease" ] || continue
-		_gw=$(sed -n 's/^[[:space:]]*option routers \([0-9.]*\).*/\1/p' "$_lease" | tail -n 1)
-		lb_is_ipv4 "$_gw" && { echo "$_gw"; return 0; }
+	_now=$(date -u +'%Y%m%d%H%M%S %s')
+	for _lease in "/var/lib/dhcp/dhclient.$_gwif.leases" /var/lib/dhcp/dhclient.leases; do
+		[ -r "$_lease" ] && lb_lease_gw "$_gwif" "$_now" "$_lease" && return 0
 	done
 	return 1
 }
