@@ -11,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Plan, weightText } from './model.js';
 import type { RenderedFile } from './render.js';
+import type { Problem } from './settings.js';
+import { show } from './validate.js';
 import { VERSION } from './version.js';
 
 export const SITE_PACKAGE = 'linkbal-site';
@@ -36,6 +38,18 @@ export function buildEpoch(env: Env, now = Date.now()): number | undefined {
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde === undefined || sde === '') return Math.floor(now / 1000);
   return /^\d{1,12}$/.test(sde) ? Number(sde) : undefined;
+}
+
+/** DEBFULLNAME and DEBEMAIL with a control character (a newline would start a field of its own in
+ *  the control file's Maintainer, a carriage return or an escape would hide text on a
+ *  terminal): refused, exit 2, rather than dropped for the placeholder without a word. */
+export function maintainerProblems(env: Env): Problem[] {
+  return (['DEBFULLNAME', 'DEBEMAIL'] as const).flatMap((name) => {
+    const v = env[name];
+    return v !== undefined && /\p{Cc}/u.test(v)
+      ? [{ where: name, message: `${show(v)} contains a control character; it would go into the package's Maintainer field` }]
+      : [];
+  });
 }
 
 /** DEBFULLNAME <DEBEMAIL> as dch uses them, else a fixed placeholder in RFC 2606's .invalid (same bytes everywhere). */

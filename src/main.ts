@@ -12,7 +12,7 @@ import { type Backend, DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_
 import { render } from './render.js';
 import { changed, describe, planWrites, write } from './output.js';
 import { VERSION } from './version.js';
-import { DebError, buildEpoch, buildSitePackage, maintainer } from './deb.js';
+import { DebError, buildEpoch, buildSitePackage, maintainer, maintainerProblems } from './deb.js';
 
 export interface Io {
   stdout(text: string): void;
@@ -103,6 +103,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   if (opts.deb !== undefined && epoch === undefined) {
     problems.push({ where: 'SOURCE_DATE_EPOCH', message: `${show(io.env.SOURCE_DATE_EPOCH ?? '')} is not seconds since 1970` });
   }
+  if (opts.deb !== undefined) problems.push(...maintainerProblems(io.env));
 
   const result = validate(settings, io.autoBackend);
   if (!result.ok) problems.push(...result.problems);

@@ -13,7 +13,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
-export async function cli(args: string[], backend: Backend = 'nftables'): Promise<CliResult> {
+export async function cli(args: string[], backend: Backend = 'nftables', env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const code = await run(args, {
@@ -22,7 +22,7 @@ export async function cli(args: string[], backend: Backend = 'nftables'): Promis
     readFile: (f) => readFile(f, 'utf8'),
     isDirectory: (f) => stat(f).then((s) => s.isDirectory(), () => false),
     autoBackend: () => backend,
-    env: process.env,
+    env,
   });
   return { code, stdout, stderr };
 }

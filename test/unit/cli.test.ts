@@ -300,3 +300,39 @@ describe('writing', () => {
     expect(listing(root).sort()).toEqual(['etc', 'etc/linkbal', 'etc/network', 'etc/network/if-up.d', 'etc/network/if-up.d/linkbal']);
   });
 });
+
+describe('--deb', () => {
+  it('refuses control characters in DEBFULLNAME and DEBEMAIL: exit 2, named with the value, nothing written', async () => {
+    const dir = tmpdir();
+    const deb = path.join(dir, 'site.deb');
+    const args = ['--iface', 'eth1', '--gw', '172.16.0.1', '--probe', 'none', '--deb', deb];
+    const env = { ...process.env, SOURCE_DATE_EPOCH: '1700000000', DEBFULLNAME: 'Router Admin', DEBEMAIL: 'admin@example.net' };
+    const cases: [string, string, string][] = [
+      ['DEBFULLNAME', 'Router\nAdmin', '"Router\\u000aAdmin"'],
+      ['DEBFULLNAME', 'Router Admin\r', '"Router Admin\\u000d"'],
+      ['DEBFULLNAME', 'Router\tAdmin', '"Router\\u0009Admin"'],
+      ['DEBEMAIL', 'admin@example.net\u001b[2J', '"admin@example.net\\u001b[2J"'],
+      ['DEBEMAIL', 'admin@exa\u0085mple.net', '"admin@exa\\u0085mple.net"'],
+      ['DEBEMAIL', 'admin@example.net\u0000', '"admin@example.net\\u0000"'],
+    ];
+    for (const [name, value, shown] of cases) {
+      const r = await cli(args, 'nftables', { ...env, [name]: value });
+      expect(r.code, shown).toBe(2);
+      expect(r.stderr).toContain(`linkbal-gen: ${name}: ${shown} contains a control character`);
+      expect(r.stderr).toContain('nothing written');
+      expect(listing(dir), shown).toEqual([]);
+    }
+    // both at once: both named
+    const both = await cli(args, 'nftables', { ...env, DEBFULLNAME: 'A\u0007', DEBEMAIL: 'b@c\u007f' });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('DEBFULLNAME: "A\\u0007"');
+    expect(both.stderr).toContain('DEBEMAIL: "b@c\\u007f"');
+    // without --deb they are not used, and not checked
+    const root = tmpdir();
+    expect((await cli(['--iface', 'eth1', '--gw', '172.16.0.1', '--root', root], 'nftables', { ...env, DEBFULLNAME: 'A\n' })).code).toBe(0);
+    // clean ones make the Maintainer field
+    const ok = await cli(args, 'nftables', env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(sh(`dpkg-deb -f '${deb}' Maintainer`).stdout).toBe('Router Admin <admin@example.net>\n');
+  });
+});
