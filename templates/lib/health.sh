@@ -45,7 +45,8 @@ lb_health_set() {
 	[ "$(lb_health "$1")" != "$2" ] || return 0
 	mkdir -p "$LB_HEALTH"
 	echo "$2 $(lb_uptime) $4" >"$LB_HEALTH/$1"
-	lb_apply
+	_spread=0
+	lb_apply || _spread=1
 	if [ "$2" = ok ]; then lb_info "$1 healthy again: $4"; else lb_log "$1 $2: $4"; fi
 	if [ "$2" != ok ] && [ "$FLUSH_ON_DOWN" = 1 ]; then
 		conntrack -D -m "$(lb_mark_of "$1")/$MARK_MASK" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
@@ -57,7 +58,7 @@ lb_health_set() {
 		LINK=$1 STATE=$2 REASON=$4 TIER=$_tier timeout 30 run-parts -- "$LB_ETC/event.d" >/dev/null 2>&1 ||
 			lb_log "$LB_ETC/event.d: a script failed for $1 $2"
 	fi
-	return 0
+	return "$_spread"
 }
 
 # lb_track_start NAME: start NAME's tracker unless one runs (it holds LB_TRACK/NAME.lock,

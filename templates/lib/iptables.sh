@@ -1,5 +1,5 @@
 # ---- iptables backend (templates/lib/iptables.sh) ----
-# Rules load with one `iptables-restore --noflush` batch: each table's COMMIT is atomic, and
+# Rules load with one `iptables-restore --noflush` batch, all or nothing (lb_load), and
 # declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
 
 # lb_ruleset MARK:WEIGHT...: print linkbal's chains for iptables-restore; the links given
@@ -11,8 +11,7 @@ lb_ruleset() {
 	_m=$(lb_hex "$MARK_MASK")
 	echo '*raw'
 	echo ':linkbal-helper - [0:0]'
-	lb_jump "$_saved" OUTPUT linkbal-helper
-	for _if in $LAN; do lb_jump "$_saved" "PREROUTING -i $_if" linkbal-helper; done
+	lb_jumps raw "$_saved"
 	cat <<'EOF'
 # FTP data connections of outgoing connections become RELATED to their control connection
 # and inherit its link
@@ -21,7 +20,7 @@ COMMIT
 *nat
 :linkbal-nat - [0:0]
 EOF
-	lb_jump "$_saved" POSTROUTING linkbal-nat
+	lb_jumps nat "$_saved"
 	echo "# a connection leaving by an uplink takes that uplink's address"
 	lb_links | while read -r _if _rest; do echo "-A linkbal-nat -o $_if -j MASQUERADE"; done
 	cat <<EOF
@@ -32,8 +31,7 @@ COMMIT
 :linkbal-exit - [0:0]
 :linkbal-choose - [0:0]
 EOF
-	lb_jump "$_saved" PREROUTING linkbal-pre
-	lb_jump "$_saved" OUTPUT linkbal-out
+	lb_jumps mangle "$_saved"
 	cat <<EOF
 # every packet of a connection takes its link's mark again
 -A linkbal-pre -j CONNMARK --restore-mark --nfmask $_m --ctmask $_m
@@ -90,6 +88,19 @@ lb_jump() {
 	esac
 }
 
+# lb_jumps TABLE SAVED: print the jumps from TABLE's built-in chains to linkbal's chains that
+# SAVED lacks.
+lb_jumps() {
+	case $1 in
+	raw)
+		lb_jump "$2" OUTPUT linkbal-helper
+		for _if in $LAN; do lb_jump "$2" "PREROUTING -i $_if" linkbal-helper; done
+		;;
+	nat) lb_jump "$2" POSTROUTING linkbal-nat ;;
+	mangle) lb_jump "$2" PREROUTING linkbal-pre; lb_jump "$2" OUTPUT linkbal-out ;;
+	esac
+}
+
 # lb_choose MARK:WEIGHT...: the rules of chain linkbal-choose that give a new connection
 # its link mark, spread by weight according to MODE (the packet's mark is 0 here).
 lb_choose() {
@@ -128,12 +139,38 @@ lb_choose() {
 	esac
 }
 
-# lb_load FILE: load the batch in FILE (each table atomic).
+# lb_load FILE: load the batch in FILE into raw, nat and mangle, all or nothing; false if it
+# was not. iptables-restore commits each table on its own: a table the kernel refuses
+# leaves the tables before it committed. A check first (--test) is not enough: it is the
+# parser's, and the kernel refuses only at commit (with iptables-nft 1.8.9, MASQUERADE in
+# mangle passes --test). So the check runs first, cheap, and keeps a batch the parser
+# refuses from the kernel; a commit that fails is undone: the ruleset loaded last
+# (LB_RULESET) goes back in (lb_restore), or, with none, linkbal's chains go (lb_unload).
 lb_load() {
-	iptables-restore -w --noflush <"$1"
+	iptables-restore -w --noflush --test <"$1" || return 1
+	iptables-restore -w --noflush <"$1" && return 0
+	if [ -f "$LB_RULESET" ]; then lb_restore <"$LB_RULESET"; else lb_unload; fi ||
+		lb_log "undoing the part of the new ruleset that the kernel took failed too"
+	return 1
 }
 
-# lb_unload: take out the jumps to linkbal's chains, then the chains, in one batch.
+# lb_restore: load the batch on stdin, a ruleset lb_ruleset printed earlier, with the jumps
+# to its chains that the kernel lacks now (lb_jumps) instead of the ones it held then.
+lb_restore() {
+	_saved="$(iptables-save 2>/dev/null)
+"
+	while IFS= read -r _l; do
+		case $_l in
+		"*"*) _t=${_l#?} ;;
+		"-I "*" -j linkbal-"*) continue ;;
+		COMMIT) lb_jumps "$_t" "$_saved" ;;
+		esac
+		printf '%s\n' "$_l"
+	done | iptables-restore -w --noflush
+}
+
+# lb_unload: take out the jumps to linkbal's chains, then the chains, in one batch; false,
+# with the ruleset loaded last back in place, if the kernel refused part of it.
 lb_unload() {
 	for _t in raw nat mangle; do
 		echo "*$_t"
@@ -151,7 +188,12 @@ EOF
 		for _c in $_chains; do echo "-X ${_c#:}"; done
 		echo COMMIT
 	done >"$LB_UNLOAD"
-	iptables-restore -w --noflush <"$LB_UNLOAD" && rm -f "$LB_UNLOAD" || return 1
+	if ! iptables-restore -w --noflush <"$LB_UNLOAD"; then
+		# all or nothing, as a load: what raw and nat let go before mangle failed comes back
+		[ ! -f "$LB_RULESET" ] || lb_restore <"$LB_RULESET"
+		return 1
+	fi
+	rm -f "$LB_UNLOAD"
 	# iptables-nft made its tables (raw, nat, mangle) on the first load; where nothing but
 	# empty built-in chains is left, take the table away too, as it was before linkbal.
 	case $(iptables -V) in *nf_tables*) ;; *) return 0 ;; esac

@@ -35,11 +35,12 @@ lb_rule_add() {
 }
 
 # lb_rule_del PREF RULE: delete linkbal's RULE at PREF by its whole selector, while it is there
-# (the kernel matches a delete loosely: a delete at a priority is never blind).
+# (the kernel matches a delete loosely: a delete at a priority is never blind); false if
+# it stays.
 lb_rule_del() {
 	while lb_rules_at "$1" | grep -qxF "$2"; do
 		# shellcheck disable=SC2086 # RULE is words
-		ip rule del $2 pref "$1" 2>/dev/null || return 0
+		ip rule del $2 pref "$1" 2>/dev/null || { lb_log "could not delete ip rule $2 at priority $1"; return 1; }
 	done
 }
 
@@ -60,9 +61,10 @@ lb_base_add() {
 		lb_rule_add $((PREF + 1)) "$_rule"
 }
 lb_base_del() {
-	_mask=${2:-$MARK_MASK}
-	lb_rule_del "${1:-$PREF}" "$LB_SUPPRESS"
-	lb_rule_del $((${1:-$PREF} + 1)) "$(lb_fwmark_rule $((_mask & -_mask)) 254 "$_mask")"
+	_mask=${2:-$MARK_MASK} _bd=0
+	lb_rule_del "${1:-$PREF}" "$LB_SUPPRESS" || _bd=1
+	lb_rule_del $((${1:-$PREF} + 1)) "$(lb_fwmark_rule $((_mask & -_mask)) 254 "$_mask")" || _bd=1
+	return "$_bd"
 }
 
 # lb_link IFACE: set lb_link_gw lb_link_weight lb_link_mark lb_link_table lb_link_tier from LINKS;
@@ -155,7 +157,7 @@ lb_routed() {
 # someone else (then nothing is added). lb_link_del IFACE GATEWAY MARK TABLE [MASK PREF]
 # takes away what linkbal added with that MARK_MASK and PREF (default: the settings now), and
 # nothing else: its own rules, and its own default route (a missing one, or a device that is
-# gone, is fine). Other routes in the table stay.
+# gone, is fine; false if one of its rules stays). Other routes in the table stay.
 lb_link_add() {
 	_p=$(lb_pref "$3")
 	_fb=$(lb_pref "$3" "$FALLBACK")
@@ -168,10 +170,11 @@ lb_link_add() {
 lb_link_del() {
 	_mask=${5:-$MARK_MASK}
 	_k=$(($3 / (_mask & -_mask)))	# the link number
-	lb_rule_del $((${6:-$PREF} + _k)) "$(lb_fwmark_rule "$3" "$4" "$_mask")"
-	lb_rule_del $((FALLBACK + _k)) "from all lookup $4"
+	_kept=0
+	lb_rule_del $((${6:-$PREF} + _k)) "$(lb_fwmark_rule "$3" "$4" "$_mask")" || _kept=1
+	lb_rule_del $((FALLBACK + _k)) "from all lookup $4" || _kept=1
 	ip route del default via "$2" dev "$1" table "$4" 2>/dev/null
-	return 0
+	return "$_kept"
 }
 
 # lb_any_up: true if a listed link is in balance.
@@ -180,11 +183,15 @@ lb_any_up() {
 	return 1
 }
 
-# lb_apply: load the whole ruleset for the links up now, in one transaction.
+# lb_apply: load the whole ruleset for the links up now, in one transaction; false, logged,
+# if it could not (then the previous ruleset stays).
 lb_apply() {
 	# shellcheck disable=SC2046 # the participants are words without glob characters
 	set -- $(lb_reduce $(lb_participants))
-	lb_ruleset "$@" >"$LB_RULESET_NEW" || return 1
+	if ! lb_ruleset "$@" >"$LB_RULESET_NEW"; then
+		lb_log "could not write the new ruleset ($LB_RULESET_NEW); the previous one stays"
+		return 1
+	fi
 	if ! lb_load "$LB_RULESET_NEW"; then
 		lb_log "the kernel refused the new ruleset ($LB_RULESET_NEW); the previous one stays"
 		return 1
@@ -239,7 +246,8 @@ lb_up() {
 }
 
 # lb_down IFACE: take the link out first (re-spread), then drop its rules and its route; the
-# last link out takes the rule at PREF with it.
+# last link out takes the rule at PREF with it. False if the re-spread or a delete failed
+# (the link is out of linkbal's state all the same).
 lb_down() {
 	if [ ! -f "$LB_UP/$1" ]; then
 		# the default link listed as an uplink (lb_up refused it): its ifdown is the default link's
@@ -250,13 +258,15 @@ lb_down() {
 	fi
 	read -r _gw _mark _table _mask _pref <"$LB_UP/$1"
 	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
-	lb_apply
-	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
-	lb_any_up || lb_base_del "$_pref" "$_mask"
+	_down=0
+	lb_apply || _down=1
+	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _down=1
+	lb_any_up || lb_base_del "$_pref" "$_mask" || _down=1
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
-		conntrack -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || lb_log "$1: could not flush its connections (conntrack)"
+		conntrack -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || { lb_log "$1: could not flush its connections (conntrack)"; _down=1; }
 	fi
 	lb_info "$1 down"
+	return "$_down"
 }
 
 # lb_default up|down: the default link's own ifup or ifdown (the hooks know its device from
@@ -269,32 +279,39 @@ lb_default() {
 
 # lb_start: load the rules and take in every listed link that is up with an IPv4 address.
 lb_start() {
-	_rc=0
+	_start=0
 	for _if in $(lb_links | while read -r _name _rest; do echo "$_name"; done); do
 		if ip -4 -o addr show dev "$_if" up 2>/dev/null | grep -q inet; then
-			lb_up "$_if" || _rc=1
+			lb_up "$_if" || _start=1
 		fi
 	done
-	lb_apply || _rc=1
-	return "$_rc"
+	lb_apply || _start=1
+	return "$_start"
 }
 
 # lb_stop: remove everything linkbal added, from its state. The trackers end within a
-# step, and stop waits for them; the learner ends within a step of it.
+# step, and stop waits for them; the learner ends within a step of it. When the kernel
+# keeps the ruleset (lb_unload failed), the rest goes all the same (ip rules, routes,
+# sysctls: the main table's default route is left to carry everything), and stop is false.
 lb_stop() {
+	_stop=0
 	# the trackers see LB_STARTED go: wait for them (a second at most each)
 	rm -f "$LB_STARTED"
 	for _f in "$LB_TRACK"/*.lock; do [ ! -f "$_f" ] || flock -w 1 "$_f" true; done
 	rm -rf "$LB_LEARN" "$LB_HEALTH" "$LB_TRACK"
-	lb_unload
+	if ! lb_unload; then
+		lb_log "stop: the kernel kept linkbal's ruleset (removing it failed; rules status shows it); its ip rules and routes go all the same; run stop again once the cause is gone"
+		_stop=1
+	fi
 	for _f in "$LB_UP"/*; do
 		[ -f "$_f" ] || continue
 		read -r _gw _mark _table _mask _pref <"$_f"
-		lb_link_del "${_f##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref"
+		lb_link_del "${_f##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _stop=1
 		rm -f "$_f"
-		lb_base_del "$_pref" "$_mask"
+		lb_base_del "$_pref" "$_mask" || _stop=1
 	done
-	lb_base_del
+	lb_base_del || _stop=1
 	lb_sysctl_restore
 	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
+	return "$_stop"
 }

@@ -32,7 +32,7 @@ lb_main() {
 	case "${1:-}" in
 	start) lb_start || _rc=$? ;;
 	stop) lb_guard_stop; lb_stop; return ;;
-	restart) lb_guard_stop; lb_stop; lb_start || _rc=$? ;;
+	restart) lb_guard_stop; lb_stop || _rc=$?; lb_start || _rc=$? ;;
 	# it may run in a firewall service, whose end would take the programs started here
 	reload) lb_reload; return ;;
 	status) lb_status || _rc=$? ;;
