@@ -140,14 +140,12 @@ lb_choose() {
 }
 
 # lb_load FILE: load the batch in FILE into raw, nat and mangle, all or nothing; false if it
-# was not. iptables-restore commits each table on its own: a table the kernel refuses
-# leaves the tables before it committed. A check first (--test) is not enough: it is the
-# parser's, and the kernel refuses only at commit (with iptables-nft 1.8.9, MASQUERADE in
-# mangle passes --test). So the check runs first, cheap, and keeps a batch the parser
-# refuses from the kernel; a commit that fails is undone: the ruleset loaded last
-# (LB_RULESET) goes back in (lb_restore), or, with none, linkbal's chains go (lb_unload).
+# was not. iptables-restore commits each table on its own: a table refused leaves the tables
+# before it committed. So a failed load is undone: the ruleset loaded last (LB_RULESET) goes
+# back in (lb_restore), or, with none, linkbal's chains go (lb_unload). No check first
+# (--test): it is the parser's only (with iptables-nft 1.8.9 MASQUERADE in mangle passes it,
+# the kernel refuses it at commit), and it would cost as much as the load, every time.
 lb_load() {
-	iptables-restore -w --noflush --test <"$1" || return 1
 	iptables-restore -w --noflush <"$1" && return 0
 	if [ -f "$LB_RULESET" ]; then lb_restore <"$LB_RULESET"; else lb_unload; fi ||
 		lb_log "undoing the part of the new ruleset that the kernel took failed too"

@@ -112,8 +112,8 @@ describe('iptables: a load is all or nothing across raw, mangle and nat', () => 
     { print }' /run/linkbal/ruleset >${file}`);
   /** lb_load FILE, as lb_apply calls it */
   const load = (file: string) => lab.exec(['sh', '-c', `LB_SOURCED=1; . /etc/linkbal/rules; lb_load ${file}`]);
-  // the kernel refuses MASQUERADE outside nat only at commit (iptables-restore --test takes
-  // it); an option iptables does not know, already at --test
+  // refused in mangle, after raw and nat committed: by the kernel (MASQUERADE outside nat;
+  // iptables-restore --test takes it), and by iptables' parser (an option it does not know)
   const BAD = ['-A linkbal-out -j MASQUERADE', '-A linkbal-out -j MARK --set-bogus 1'];
 
   beforeAll(async () => {
