@@ -146,6 +146,8 @@ describe.each(BACKENDS)('surviving a firewall reload with the %s backend', (back
     until('a guard', () => guards().length === 1, 3000);
     sh('/etc/linkbal/rules start & /etc/linkbal/rules start & /etc/linkbal/rules status >/dev/null & wait');
     sh('/etc/linkbal/rules restart; /etc/linkbal/rules status >/dev/null; /etc/linkbal/rules ensure');
+    // the one started last may not have reached its exec yet, the one before not ended
+    until('one guard', () => guards().length === 1, 3000);
     expect(guards()).toEqual(['']);
     hostSh('sleep 1.5'); // a restarted one could be late to end
     expect(guards()).toEqual(['']);
@@ -154,6 +156,7 @@ describe.each(BACKENDS)('surviving a firewall reload with the %s backend', (back
     expect(guards()).toEqual([]);
     expect(rules('status').stdout).toMatch(/^linkbal: backend \S+, mode nth, rules not loaded$/m);
     sh('/etc/linkbal/rules start');
+    until('one guard', () => guards().length === 1, 3000);
     expect(guards()).toEqual(['']);
   });
 
