@@ -27,6 +27,7 @@ lb_main() {
 	case "${1:-}" in
 	up | down) [ -n "${2:-}" ] || set -- usage ;;
 	health) [ -n "${5:-}" ] || set -- usage ;;
+	status) [ -z "${2:-}" ] || [ "$2" = --json ] || set -- usage ;;
 	esac
 	_rc=0
 	case "${1:-}" in
@@ -35,7 +36,7 @@ lb_main() {
 	restart) lb_guard_stop; lb_stop || _rc=$?; lb_start || _rc=$? ;;
 	# it may run in a firewall service, whose end would take the programs started here
 	reload) lb_reload; return ;;
-	status) lb_status || _rc=$? ;;
+	status) if [ -n "${2:-}" ]; then lb_status_json || _rc=$?; else lb_status || _rc=$?; fi ;;
 	up) lb_up "$2" || _rc=$? ;;
 	down) lb_down "$2" || _rc=$? ;;
 	default-up) lb_default up || _rc=$? ;;
@@ -43,7 +44,7 @@ lb_main() {
 	health) lb_health_set "$2" "$3" "$4" "$5" || _rc=$? ;; # from a tracker: NAME STATE STARTED REASON
 	ensure) ;; # from a tracker or the guard: start the programs that should run and do not
 	*)
-		echo "usage: $0 start|stop|restart|status|reload|up IFACE|down IFACE|default-up|default-down" >&2
+		echo "usage: $0 start|stop|restart|status [--json]|reload|up IFACE|down IFACE|default-up|default-down" >&2
 		exit 2
 		;;
 	esac
