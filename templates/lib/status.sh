@@ -7,26 +7,33 @@ lb_conntrack() {
 
 # lb_status_links: per link, what status reports: "NAME STATE GATEWAY DEVICE WEIGHT MARK
 # SUM TIER" (the default link first, as the main table's default route shows it; SUM: the
-# weights of the links taking new connections now, 0 for a link that is down; - for none).
+# weights of the links taking new connections now, 0 for a link that takes none: down, a
+# backup tier, unhealthy; - for none).
 lb_status_links() {
 	# shellcheck disable=SC2046
 	set -- $(lb_participants)
 	_sum=0
 	for _p; do _sum=$((_sum + ${_p#*:})); done
+	_in=" $* "
 	_w=$(lb_weight "$LB_UNIT" "$DEFAULT_WEIGHT")
 	_def=$(ip -4 route show default table main 2>/dev/null | awk '{ g = d = "-"
 		for (i = 1; i < NF; i++) { if ($i == "via") g = $(i + 1); if ($i == "dev") d = $(i + 1) }
 		print g, d; exit }')
 	if [ -f "$LB_DEFAULT_DOWN" ]; then echo "default down ${_def:-- -} $_w $LB_UNIT 0 $DEFAULT_TIER"
-	else echo "default up ${_def:-- -} $_w $LB_UNIT $_sum $DEFAULT_TIER"; fi
+	else echo "default up ${_def:-- -} $_w $LB_UNIT $(lb_status_sum "$LB_UNIT") $DEFAULT_TIER"; fi
 	lb_links | while read -r _if _gw _w _m _t _tier; do
 		if [ -f "$LB_UP/$_if" ]; then
 			read -r _gw _rest <"$LB_UP/$_if"
-			echo "$_if up $_gw $_if $(lb_weight "$_m" "$_w") $_m $_sum $_tier"
+			echo "$_if up $_gw $_if $(lb_weight "$_m" "$_w") $_m $(lb_status_sum "$_m") $_tier"
 		else
 			echo "$_if down $_gw $_if $_w $_m 0 $_tier"
 		fi
 	done
+}
+
+# lb_status_sum MARK: print _sum if MARK is in _in (lb_status_links' participants), else 0.
+lb_status_sum() {
+	case $_in in *" $1:"*) echo "$_sum" ;; *) echo 0 ;; esac
 }
 
 # LB_AWK_LINKS: awk rules reading lb_status_links, then "--" and lb_conntrack: the n links'
