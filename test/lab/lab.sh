@@ -404,6 +404,11 @@ cmd_enter() {
 		mount -n --bind "$e" "$t"
 	done
 	mount -n --bind "$root/var/lib/dhcp" /var/lib/dhcp
+	# the linkbal command, as a package installs it: the hooks do nothing without it. On an
+	# overlay of /usr/sbin; an overlay of /usr mounted later (a test's own packages) hides it.
+	mkdir "$state/mnt/sbin-upper" "$state/mnt/sbin-work"
+	mount -n -t overlay lab-sbin -o "lowerdir=/usr/sbin,upperdir=$state/mnt/sbin-upper,workdir=$state/mnt/sbin-work" /usr/sbin
+	install -m 0755 "$HERE/../../debian/linkbal" /usr/sbin/linkbal
 	exec "$@"
 }
 
