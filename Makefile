@@ -21,7 +21,7 @@ deps:
 
 lint: build
 	npx tsc -p tsconfig.test.json
-	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/postinst debian/postrm debian/site/postinst debian/site/prerm debian/site/postrm debian/site/netfilter-persistent-plugin
+	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/linkbal debian/postinst debian/prerm debian/postrm debian/site/preinst debian/site/postinst debian/site/prerm debian/site/postrm debian/site/netfilter-persistent-plugin
 	shellcheck test/lab/*.sh bench/*.sh
 
 # unit: its files two at a time; the root tiers one file at a time (vitest.config.ts)

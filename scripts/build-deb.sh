@@ -65,7 +65,7 @@ if (missing.length) { console.error(`build-deb: bundled but not in debian/copyri
 # What linkbal-gen --deb puts in every site package beside the rendered files: its
 # maintainer scripts and copyright (src/deb.ts reads them here, or from debian/site).
 mkdir -p "$share/site"
-cp debian/site/postinst debian/site/prerm debian/site/postrm debian/site/copyright \
+cp debian/site/preinst debian/site/postinst debian/site/prerm debian/site/postrm debian/site/copyright \
 	debian/site/nftables-reload.conf debian/site/netfilter-persistent-plugin "$share/site/"
 
 # After a firewall reload, linkbal's rules are loaded again (if /etc/linkbal/rules is there
@@ -75,10 +75,16 @@ mkdir -p "$pkg/usr/lib/systemd/system/nftables.service.d" "$pkg/usr/share/netfil
 cp debian/site/nftables-reload.conf "$pkg/usr/lib/systemd/system/nftables.service.d/linkbal.conf"
 cp debian/site/netfilter-persistent-plugin "$pkg/usr/share/netfilter-persistent/plugins.d/90-linkbal"
 
+# The linkbal command, /usr/sbin/linkbal: an alternative (postinst), as linkbal-site ships
+# it too (src/deb.ts copies these two into it), and both packages may be installed.
+cp debian/linkbal "$share/linkbal"
+gzip -9n <debian/linkbal.8 >"$share/linkbal.8.gz"
+
 gzip -9n <debian/linkbal-gen.1 >"$pkg/usr/share/man/man1/linkbal-gen.1.gz"
 gzip -9n <debian/changelog >"$doc/changelog.gz"
 cp debian/copyright "$doc/copyright"
 cp debian/postinst "$pkg/DEBIAN/postinst"
+cp debian/prerm "$pkg/DEBIAN/prerm"
 cp debian/postrm "$pkg/DEBIAN/postrm"
 mkdir -p "$pkg/usr/share/lintian/overrides"
 cp debian/lintian-overrides "$pkg/usr/share/lintian/overrides/linkbal"
@@ -86,7 +92,7 @@ cp debian/lintian-overrides "$pkg/usr/share/lintian/overrides/linkbal"
 # Modes and times, explicitly.
 find "$pkg" -type d -exec chmod 0755 {} +
 find "$pkg" -type f -exec chmod 0644 {} +
-chmod 0755 "$share/linkbal-gen.mjs" "$pkg/DEBIAN/postinst" "$pkg/DEBIAN/postrm" \
+chmod 0755 "$share/linkbal-gen.mjs" "$share/linkbal" "$pkg/DEBIAN/postinst" "$pkg/DEBIAN/prerm" "$pkg/DEBIAN/postrm" \
 	"$pkg/usr/share/netfilter-persistent/plugins.d/90-linkbal"
 find "$pkg" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 

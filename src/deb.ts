@@ -6,7 +6,7 @@ import {
   chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Plan, weightText } from './model.js';
@@ -111,10 +111,22 @@ function siteDir(): string {
   throw new Error(`the site package's postinst, prerm and copyright not found next to ${here}`);
 }
 
-type SiteFile = 'postinst' | 'prerm' | 'postrm' | 'copyright' | 'nftables-reload.conf' | 'netfilter-persistent-plugin';
+type SiteFile = 'preinst' | 'postinst' | 'prerm' | 'postrm' | 'copyright' | 'nftables-reload.conf' | 'netfilter-persistent-plugin';
 
 function readSite(name: SiteFile): string {
   return readFileSync(path.join(siteDir(), name), 'utf8');
+}
+
+/** The linkbal command and its man page, which the tool package ships too: debian/linkbal
+ *  and debian/linkbal.8 in the checkout, /usr/share/linkbal/linkbal and linkbal.8.gz in
+ *  the tool package (both beside the site directory). */
+function readCommand(): { command: string; manPage: string } {
+  const dir = path.dirname(siteDir());
+  const man = path.join(dir, 'linkbal.8');
+  return {
+    command: readFileSync(path.join(dir, 'linkbal'), 'utf8'),
+    manPage: existsSync(man) ? readFileSync(man, 'utf8') : gunzipSync(readFileSync(`${man}.gz`)).toString('utf8'),
+  };
 }
 
 /** debian/site/copyright with its one substitution: @VERSION@, the linkbal-gen that rendered the files. */
@@ -134,8 +146,12 @@ ${wrap(`* Built by linkbal-gen ${VERSION}: ${summary(opts.plan)}.`, 76).map((l, 
   for (const f of opts.files) {
     if (!f.path.startsWith('etc/')) throw new Error(`site package: ${f.path} is not under /etc`);
   }
+  const { command, manPage } = readCommand();
   return [
     ...opts.files,
+    // the alternative /usr/sbin/linkbal (postinst), which the tool package may provide too
+    { path: `usr/share/${SITE_PACKAGE}/linkbal`, mode: 0o755, content: command },
+    { path: `usr/share/${SITE_PACKAGE}/linkbal.8.gz`, mode: 0o644, content: manPage },
     // after a firewall reload, rules reload: named apart from the tool package's own copies
     { path: `usr/lib/systemd/system/nftables.service.d/${SITE_PACKAGE}.conf`, mode: 0o644, content: readSite('nftables-reload.conf') },
     { path: `usr/share/netfilter-persistent/plugins.d/90-${SITE_PACKAGE}`, mode: 0o755, content: readSite('netfilter-persistent-plugin') },
@@ -215,8 +231,9 @@ export function buildSitePackage(file: string, opts: SiteOptions, env: Env): str
       ['conffiles', `${conffiles.join('\n')}\n`, 0o644],
       ['md5sums', entries.filter((p) => lstatSync(path.join(root, p)).isFile() && !conffiles.includes(`/${p}`))
         .map((p) => `${md5(p)}  ${p}\n`).join(''), 0o644],
+      // on an upgrade to another backend, the old script stops what it loaded
+      ['preinst', readSite('preinst').replace(/@BACKEND@/g, opts.plan.backend), 0o755],
       ['postinst', readSite('postinst'), 0o755],
-      // on upgrade too: the old script knows what it loaded (a new one may use another backend)
       ['prerm', readSite('prerm'), 0o755],
       ['postrm', readSite('postrm'), 0o755],
     ];

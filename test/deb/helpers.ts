@@ -39,21 +39,32 @@ export function lintian(deb: string): { status: number; output: string } {
   return { status: r.status, output };
 }
 
-/** Paths that dpkg and apt change on any install and purge, which piuparts ignores too:
- *  their databases, logs and caches. Everything else must be as before. */
-const NOISE = [
-  /^\S+ \S+ \/var\/lib\/dpkg\/(status|status-old|available|available-old|lock.*|triggers\/.*|diversions.*|statoverride.*|info\/format|cmethopt|info|updates|updates\/.*) -> $/,
-  /^\S+ \S+ \/var\/lib\/apt\/(extended_states|lists\/.*|periodic\/.*) -> $/,
-  /^\S+ \S+ \/var\/cache\/(apt|man|debconf|ldconfig)(\/.*)? -> $/,
-  /^\S+ \S+ \/var\/log\/(apt|dpkg\.log|alternatives\.log)(\/.*)? -> $/,
-  /^\S+ \S+ \/etc\/ld\.so\.cache -> $/,
-];
+/** What linkbal, either package or linkbal-gen, could have written: the only paths an
+ *  install-then-purge comparison looks at. Other packages' dpkg hooks (adequate,
+ *  etckeeper, an admin's DPkg::Post-Invoke) write elsewhere as they like. */
+const LINKBAL_PATHS = new RegExp('^(' + [
+  '/etc/linkbal(/.*)?',
+  '/etc/network/if-[a-z-]+\\.d/\\.?linkbal.*',
+  '/etc/iproute2', '/etc/iproute2/rt_tables\\.d', '/etc/iproute2/rt_tables\\.d/\\.?linkbal.*',
+  '/etc/alternatives/linkbal.*', '/var/lib/dpkg/alternatives/linkbal.*',
+  '/usr/sbin/linkbal.*', '/usr/bin/linkbal.*', '/usr/share/linkbal.*',
+  '/usr/lib/systemd/system/nftables\\.service\\.d', '/usr/lib/systemd/system/nftables\\.service\\.d/linkbal.*',
+  '/usr/share/netfilter-persistent/plugins\\.d', '/usr/share/netfilter-persistent/plugins\\.d/90-linkbal.*',
+  '/usr/share/doc/linkbal.*', '/usr/share/man/man\\d/linkbal.*', '/usr/share/lintian/overrides/linkbal.*',
+  '/run/linkbal(/.*)?', '/var/lib/dpkg/info/linkbal.*',
+].join('|') + ')$');
 
-/** What a listing gained or lost, beyond NOISE. */
+/** A listing line ("TYPE MODE PATH -> TARGET") of a path linkbal could have touched. */
+export const linkbalPath = (line: string): boolean => LINKBAL_PATHS.test(line.split(' ')[2] ?? '');
+
+/** What a listing gained or lost among the paths linkbal could have touched. */
 export function difference(before: Set<string>, after: Set<string>): { added: string[]; removed: string[] } {
-  const keep = (l: string) => !NOISE.some((re) => re.test(l));
   return {
-    added: [...after].filter((l) => !before.has(l) && keep(l)),
-    removed: [...before].filter((l) => !after.has(l) && keep(l)),
+    added: [...after].filter((l) => !before.has(l) && linkbalPath(l)),
+    removed: [...before].filter((l) => !after.has(l) && linkbalPath(l)),
   };
 }
+
+/** An apt hook of another package, as adequate's or etckeeper's: after every dpkg run it
+ *  writes files of its own (/var/cache/foo, /etc/foo.d/stamp). */
+export const FOREIGN_HOOK = `mkdir -p /etc/foo.d && printf '%s\\n' 'DPkg::Post-Invoke { "date >/var/cache/foo; date >/etc/foo.d/stamp"; };' >/etc/apt/apt.conf.d/99foo`;

@@ -24,7 +24,11 @@ describe('make deb: the tool package', () => {
     expect(c).toContain('-rwxr-xr-x root/root ./usr/share/linkbal/linkbal-gen.mjs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/rules.sh.hbs');
     expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/templates/lib/links.sh');
-    for (const f of ['postinst', 'prerm', 'postrm', 'copyright', 'nftables-reload.conf', 'netfilter-persistent-plugin']) {
+    // the linkbal command and its man page: the alternative /usr/sbin/linkbal (postinst)
+    expect(c).toContain('-rwxr-xr-x root/root ./usr/share/linkbal/linkbal');
+    expect(c).toContain('-rw-r--r-- root/root ./usr/share/linkbal/linkbal.8.gz');
+    expect(c.filter((l) => /\.\/usr\/sbin\//.test(l))).toEqual([]);
+    for (const f of ['preinst', 'postinst', 'prerm', 'postrm', 'copyright', 'nftables-reload.conf', 'netfilter-persistent-plugin']) {
       expect(c).toContain(`-rw-r--r-- root/root ./usr/share/linkbal/site/${f}`);
     }
     // after a firewall reload, rules reload: nftables.service's drop-in, netfilter-persistent's plugin
@@ -103,6 +107,15 @@ describe('make deb: the tool package', () => {
     expect(readFileSync(buildToolDeb()).equals(readFileSync(deb))).toBe(true);
   });
 
+  it('has a man page for linkbal(8) that man reads without a warning, naming every command and JSON field', () => {
+    need('man', 'man-db');
+    const r = sh('man', ['--warnings', '-l', '-Tutf8', path.join(REPO, 'debian/linkbal.8')], { MANWIDTH: '80' });
+    expect(r.stderr).toBe('');
+    const text = sh('man', ['-l', path.join(REPO, 'debian/linkbal.8')], { MANWIDTH: '80' }).stdout;
+    for (const w of ['status', '--json', 'start', 'stop', 'restart', 'reload', 'backend', 'started', 'loaded', 'share',
+      'connections', 'bytes', 'health', 'tier', 'loss', 'rtt']) expect(text, w).toContain(w);
+  });
+
   it('has a man page that describes every option of --help', async () => {
     const help = (await cli(['--help'])).stdout;
     const options = [...help.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1] as string);
@@ -138,7 +151,12 @@ describe('linkbal-gen --deb: the site package', () => {
       // its own names: the tool package, which may be installed beside it, has linkbal.conf and 90-linkbal
       '-rw-r--r-- root/root ./usr/lib/systemd/system/nftables.service.d/linkbal-site.conf',
       '-rwxr-xr-x root/root ./usr/share/netfilter-persistent/plugins.d/90-linkbal-site',
+      // the linkbal command, an alternative (/usr/sbin/linkbal): the tool package ships it too
+      '-rwxr-xr-x root/root ./usr/share/linkbal-site/linkbal', '-rw-r--r-- root/root ./usr/share/linkbal-site/linkbal.8.gz',
     ]));
+    expect(contents(deb).filter((l) => /\.\/usr\/sbin\//.test(l))).toEqual([]);
+    // the preinst knows its backend: an upgrade from another one stops the old rules
+    expect(sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar xO ./preinst`, 'sh', deb]).stdout).toContain(`if [ "$old" != ${backend} ]; then`);
     const l = lintian(deb);
     expect(l.output.split('\n').filter((x) => /^[EW]:/.test(x))).toEqual([]);
     expect(l.status, l.output).toBe(0);
@@ -160,7 +178,7 @@ describe('linkbal-gen --deb: the site package', () => {
     buildSiteDeb(deb, 1_764_000_000, args);
     const x = tmpdir();
     sh('dpkg-deb', ['-e', deb, x]);
-    const r = sh('shellcheck', ['-s', 'sh', path.join(x, 'postinst'), path.join(x, 'prerm'), path.join(x, 'postrm')]);
+    const r = sh('shellcheck', ['-s', 'sh', ...['preinst', 'postinst', 'prerm', 'postrm'].map((f) => path.join(x, f))]);
     expect(r.stdout + r.stderr).toBe('');
   });
 

@@ -86,9 +86,9 @@ export class Sandbox {
     return r.stdout;
   }
 
-  /** Every path under /etc, /usr and /var with its type and mode (symlinks with their target). */
+  /** Every path under /etc, /usr, /var and /run with its type and mode (symlinks with their target). */
   listing(): Set<string> {
-    const out = this.ok("find /etc /usr /var -xdev -printf '%y %m %p -> %l\\n' | LC_ALL=C sort");
+    const out = this.ok("find /etc /usr /var /run -xdev -printf '%y %m %p -> %l\\n' | LC_ALL=C sort");
     return new Set(out.split('\n').filter(Boolean));
   }
 

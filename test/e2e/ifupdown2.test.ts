@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { cli, tmpdir } from '../helpers.js';
+import { REPO, cli, tmpdir } from '../helpers.js';
 
 describe.each(['iptables', 'nftables'] as const)('ifupdown2 with the %s backend', (backend) => {
   let lab: Lab;
@@ -17,6 +17,8 @@ describe.each(['iptables', 'nftables'] as const)('ifupdown2 with the %s backend'
       mount -t overlay "linkbal-$top" -o "lowerdir=/$top,upperdir=${dir}/$top/upper,workdir=${dir}/$top/work" "/$top"
     done
     export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+    # the linkbal command, without which the hooks do nothing (the lab's is under this /usr)
+    install -m 0755 ${path.join(REPO, 'debian/linkbal')} /usr/sbin/linkbal
     ${script}`]);
 
   beforeAll(async () => {
