@@ -1,11 +1,14 @@
 // Both packages on a lab router (test/lab). Tool: apt install, linkbal-gen, ifup, the
-// connections spread; apt remove keeps them spreading; purge takes every rule away. Site:
-// apt installs it, ifup brings an uplink in; the next site package with one more uplink
-// upgrades it and the running rules follow; purge takes every rule away.
+// connections spread; apt remove disables linkbal (the next ifup loads nothing), a
+// reinstall enables it; purge takes every rule away. Site: apt installs it, ifup brings an
+// uplink in; the next site package with one more uplink upgrades it and the running rules
+// follow; remove disables it likewise; purge takes every rule away.
 //
 // dpkg's state has to outlive each lab.exec (each is a new mount namespace), so /usr and
 // /var are overlays whose upper layers are directories on disk, mounted again in each
 // exec that needs them; /etc/linkbal and /etc/network are the lab root's (lab.sh binds them).
+// ifup and ifdown run there too: the hooks need the packages' /usr/sbin/linkbal (the
+// lab's own, on its /usr/sbin, is hidden by that /usr).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -38,6 +41,8 @@ function labRouter(prepare: (dir: string) => void = () => {}) {
     ${script}`]).stdout,
     state: () => r.lab.execOk(['sh', '-c',
       "nft list ruleset; ip rule; ip route show table all | grep ' table ' | grep -v -e 'table local' -e 'table main' || true"]).stdout,
+    ifup: (iface: string) => r.dpkgExec(`ifup ${iface}`),
+    ifdown: (iface: string) => r.dpkgExec(`ifdown ${iface}`),
     spread: () => {
       const c = r.lab.connections(40);
       expect(c.errorMessages).toEqual([]);
@@ -60,23 +65,31 @@ function labRouter(prepare: (dir: string) => void = () => {}) {
 
 describe('linkbal (the tool package) on a lab router', () => {
   const r = labRouter();
-  const { dpkgExec, state, spread } = r;
-  const lab = () => r.lab;
+  const { dpkgExec, state, spread, ifup, ifdown } = r;
+  let deb = '';
 
   it('apt install, linkbal-gen, ifup: connections spread over every uplink', () => {
-    const out = dpkgExec(`${APT} install ${buildToolDeb()} >&2
+    deb = buildToolDeb();
+    const out = dpkgExec(`${APT} install ${deb} >&2
       linkbal-gen --iface wan1 --gw 10.1.1.1 --iface wan2 --gw 10.1.2.1 --weight 2 ${PROBES}`);
     expect(out).toContain('wrote /etc/network/if-up.d/linkbal');
-    lab().ifup('wan1');
-    lab().ifup('wan2');
+    ifup('wan1');
+    ifup('wan2');
     expect(spread()).toEqual({ wan0: 10, wan1: 10, wan2: 20 });
   });
 
-  it('apt remove keeps the hooks, and the balance, working', () => {
+  it('apt remove disables linkbal: its rules go, and the next ifup of an uplink loads nothing', () => {
     dpkgExec(`${APT} remove linkbal`);
-    lab().ifdown('wan2');
-    expect(spread()).toEqual({ wan0: 20, wan1: 20 });
-    lab().ifup('wan2');
+    expect(state()).toBe(r.before);
+    ifdown('wan2');
+    ifup('wan2');
+    expect(state()).toBe(r.before); // no table inet linkbal, no ip rule, no route of linkbal's
+    expect(spread()).toEqual({ wan0: 40 });
+  });
+
+  it('installed again, the next ifup balances again', () => {
+    dpkgExec(`${APT} install ${deb} >&2`);
+    for (const i of ['wan1', 'wan2']) { ifdown(i); ifup(i); }
     expect(spread()).toEqual({ wan0: 10, wan1: 10, wan2: 20 });
   });
 
@@ -95,25 +108,39 @@ describe('linkbal-site on a lab router', () => {
     buildSiteDeb(path.join(dir, 'first.deb'), 1_764_000_000, LINKS1);
     buildSiteDeb(path.join(dir, 'second.deb'), 1_764_086_400, LINKS2);
   });
-  const { dpkgExec, state, spread } = r;
-  const lab = () => r.lab;
+  const { dpkgExec, state, spread, ifup, ifdown } = r;
 
   it('installs with apt; from the next ifup the uplink takes its share', () => {
     dpkgExec(`${APT} install ${first()}`);
     expect(spread()).toEqual({ wan0: 40 }); // wan1 is not up yet
-    lab().ifup('wan1');
+    ifup('wan1');
     const counts = spread();
     expect(Object.keys(counts).sort()).toEqual(['wan0', 'wan1']);
     expect(counts.wan0).toBe(20);
   });
 
   it('the next site package, with one more uplink, updates the running rules at once', () => {
-    lab().ifup('wan2'); // up, but not in the installed rules
+    ifup('wan2'); // up, but not in the installed rules
     expect(Object.keys(spread()).sort()).toEqual(['wan0', 'wan1']);
     const out = dpkgExec(`${APT} install ${second()}`);
     expect(out).toMatch(/Unpacking linkbal-site \(20251125160000\+0\.1\.0\) over \(20251124160000\+0\.1\.0\)/);
     const counts = spread();
     expect(Object.keys(counts).sort()).toEqual(['wan0', 'wan1', 'wan2']);
+  });
+
+  it('apt remove disables it: its rules go, and the next ifup loads nothing; installed again, it balances again', () => {
+    dpkgExec(`${APT} remove linkbal-site`);
+    expect(state()).toBe(r.before);
+    ifdown('wan1');
+    ifup('wan1');
+    expect(state()).toBe(r.before);
+    expect(spread()).toEqual({ wan0: 40 });
+    dpkgExec(`${APT} install ${second()}`); // postinst: rules restart, for the links up
+    expect(Object.keys(spread()).sort()).toEqual(['wan0', 'wan1', 'wan2']);
+    ifdown('wan2');
+    expect(Object.keys(spread()).sort()).toEqual(['wan0', 'wan1']);
+    ifup('wan2');
+    expect(Object.keys(spread()).sort()).toEqual(['wan0', 'wan1', 'wan2']);
   });
 
   it('purge removes every rule, route and file it added', () => {
