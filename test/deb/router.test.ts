@@ -6,7 +6,8 @@
 //
 // dpkg's state has to outlive each lab.exec (each is a new mount namespace), so /usr and
 // /var are overlays whose upper layers are directories on disk, mounted again in each
-// exec that needs them; /etc/linkbal and /etc/network are the lab root's (lab.sh binds them).
+// exec that needs them, and so is /etc/alternatives (the link /usr/sbin/linkbal goes through);
+// /etc/linkbal and /etc/network are the lab root's (lab.sh binds them).
 // ifup and ifdown run there too: the hooks need the packages' /usr/sbin/linkbal (the
 // lab's own, on its /usr/sbin, is hidden by that /usr).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +34,7 @@ function labRouter(prepare: (dir: string) => void = () => {}) {
     get lab(): Lab { return lab as Lab; },
     /** sh -c SCRIPT in the lab host, with the persistent /usr and /var overlays mounted. */
     dpkgExec: (script: string) => r.lab.execOk(['sh', '-c', `set -e
-    for top in usr var; do
+    for top in usr var etc/alternatives; do
       mount -t overlay "linkbal-lab-$top" -o "lowerdir=/$top,upperdir=${layers}/$top/upper,workdir=${layers}/$top/work" "/$top"
     done
     mount --bind ${r.lab.root}/var/lib/dhcp /var/lib/dhcp
@@ -51,7 +52,7 @@ function labRouter(prepare: (dir: string) => void = () => {}) {
   };
   beforeAll(() => {
     prepare(dir);
-    for (const top of ['usr', 'var']) for (const d of ['upper', 'work']) mkdirSync(path.join(layers, top, d), { recursive: true });
+    for (const top of ['usr', 'var', 'etc/alternatives']) for (const d of ['upper', 'work']) mkdirSync(path.join(layers, top, d), { recursive: true });
     lab = Lab.create({ uplinks: 3 });
     mkdirSync(path.join(lab.root, 'etc/linkbal'), { recursive: true }); // so that lab.sh binds it in every exec
     lab.ifup('wan0');
