@@ -139,7 +139,7 @@ lb_exits() {
 # lb_pinned: print "ADDRESS NAME MARK" for the addresses of the listed links that are up:
 # a socket bound to one chose that link. Not the default link's addresses, nor while the
 # default link is gone the fallback link's: a connection that chose nothing starts out
-# with those too (a socket bound to such a device is seen by its route: LB_REALM).
+# with those too, so a socket bound to them cannot be told apart (see the README).
 lb_pinned() {
 	_skip=''
 	! lb_default_gone || _skip=$(lb_fallback)
