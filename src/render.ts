@@ -78,9 +78,11 @@ export function render(plan: Plan): RenderedFile[] {
   };
   const hook = compile('hook.sh.hbs');
   const ifaceCase = plan.links.map((l) => shq(l.iface)).join(' | ');
+  const dhcpCase = plan.links.filter((l) => l.gw === 'dhcp').map((l) => shq(l.iface)).join(' | ');
   return [
     { path: 'etc/network/if-up.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'start', action: 'up', command: 'ifup', inout: 'into', dir: 'if-up.d' }) },
     { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'stop', action: 'down', command: 'ifdown', inout: 'out of', dir: 'if-down.d' }) },
+    { path: 'etc/dhcp/dhclient-enter-hooks.d/linkbal', mode: 0o755, content: compile('dhclient.sh.hbs')({ version: VERSION, dhcpCase }) },
     { path: 'etc/linkbal/rules', mode: 0o755, content: compile('rules.sh.hbs')(view) },
     { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },
     { path: 'etc/linkbal/tracker', mode: 0o755, content: compile('tracker.sh.hbs')({ version: VERSION, lib: lib(['tracker']) }) },

@@ -113,12 +113,15 @@ lb_lease_gw() {
 	lb_is_ipv4 "$_gw" && echo "$_gw"
 }
 
-# lb_gateway IFACE CONFIGURED: print the gateway to use. For dhcp: the default route the
-# DHCP client installed on IFACE (dhclient, udhcpc), else the router of dhclient's newest
-# unexpired lease for IFACE (lb_lease_gw); only an IPv4 address (lb_is_ipv4).
+# lb_gateway IFACE CONFIGURED: print the gateway to use. For dhcp: the router dhclient's
+# enter hook recorded (LB_DHCP/IFACE), else the default route the DHCP client installed
+# on IFACE (udhcpc), else the router of dhclient's newest unexpired lease for IFACE
+# (lb_lease_gw); only an IPv4 address (lb_is_ipv4).
 lb_gateway() {
 	if [ "$2" != dhcp ]; then echo "$2"; return 0; fi
-	_gwif=$1
+	_gwif=$1 _gw=''
+	[ ! -r "$LB_DHCP/$1" ] || read -r _gw <"$LB_DHCP/$1"
+	if lb_is_ipv4 "$_gw"; then echo "$_gw"; return 0; fi
 	# shellcheck disable=SC2046 # split "default via GW dev IFACE ..." into words
 	set -- "$1" $(ip -4 route show default dev "$1" 2>/dev/null)
 	while [ $# -gt 1 ]; do
@@ -269,9 +272,14 @@ lb_down() {
 	return "$_down"
 }
 
-# lb_default up|down: the default link's own ifup or ifdown (the hooks know its device from
-# LB_DEFAULT_DEV): while it is down, new connections go to the listed links only.
+# lb_default up|down [IFACE]: the default link's own ifup or ifdown (the hooks know its device
+# from LB_DEFAULT_DEV): while it is down, new connections go to the listed links only. With
+# IFACE (from a hook while LB_DEFAULT_DEV is not known yet): only if IFACE is the device of
+# the main table's default route and linkbal holds something.
 lb_default() {
+	if [ -n "${2:-}" ]; then
+		[ "$2" = "$(lb_default_dev)" ] && { lb_any_up || [ -f "$LB_RULESET" ]; } || return 0
+	fi
 	if [ "$1" = down ]; then : >"$LB_DEFAULT_DOWN"; else rm -f "$LB_DEFAULT_DOWN"; fi
 	rm -f "$LB_HEALTH/default"
 	lb_apply && lb_info "default link ($(cat "$LB_DEFAULT_DEV" 2>/dev/null)) $1"

@@ -39,8 +39,8 @@ lb_main() {
 	status) if [ -n "${2:-}" ]; then lb_status_json || _rc=$?; else lb_status || _rc=$?; fi ;;
 	up) lb_up "$2" || _rc=$? ;;
 	down) lb_down "$2" || _rc=$? ;;
-	default-up) lb_default up || _rc=$? ;;
-	default-down) lb_default down || _rc=$? ;;
+	default-up) lb_default up "${2:-}" || _rc=$? ;; # IFACE: from a hook, the device not known yet
+	default-down) lb_default down "${2:-}" || _rc=$? ;;
 	health) lb_health_set "$2" "$3" "$4" "$5" || _rc=$? ;; # from a tracker: NAME STATE STARTED REASON
 	ensure) ;; # from a tracker or the guard: start the programs that should run and do not
 	*)

@@ -9,6 +9,8 @@ LB_UP=$RUN/up                     # up/IFACE: "GATEWAY MARK TABLE MARK_MASK PREF
                                   # link in balance: what was added, with which settings
 LB_UP_NEW=$RUN/up.new             # the next up/IFACE, renamed into place whole
 LB_DEFAULT_DEV=$RUN/default-dev   # the default link's device, as last seen (for the hooks)
+LB_DHCP=$RUN/dhcp                 # dhcp/IFACE: the router of IFACE's lease, from the dhclient
+                                  # enter hook (etc/dhcp/dhclient-enter-hooks.d/linkbal)
 LB_DEFAULT_DOWN=$RUN/default-down # exists while the default link's ifdown holds it out
 LB_SYSCTL=$RUN/sysctl             # "KEY VALUE": the first value of each sysctl linkbal set
 LB_RULESET=$RUN/ruleset           # the ruleset loaded last: exists while linkbal is started

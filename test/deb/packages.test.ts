@@ -140,10 +140,11 @@ describe('linkbal-gen --deb: the site package', () => {
     expect(field(deb, 'Architecture')).toBe('all');
     expect(field(deb, 'Depends')).toBe(`iproute2, ${backend}, ifupdown | ifupdown2`);
     const conffiles = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar xO ./conffiles`, 'sh', deb]).stdout;
-    expect(conffiles).toBe('/etc/iproute2/rt_tables.d/linkbal.conf\n/etc/linkbal/guard\n/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n' +
+    expect(conffiles).toBe('/etc/dhcp/dhclient-enter-hooks.d/linkbal\n/etc/iproute2/rt_tables.d/linkbal.conf\n/etc/linkbal/guard\n/etc/linkbal/learner\n/etc/linkbal/linkbal.conf\n' +
       '/etc/linkbal/rules\n/etc/linkbal/tracker\n/etc/network/if-down.d/linkbal\n/etc/network/if-up.d/linkbal\n');
     expect(contents(deb)).toEqual(expect.arrayContaining([
       '-rwxr-xr-x root/root ./etc/network/if-up.d/linkbal', '-rwxr-xr-x root/root ./etc/linkbal/rules',
+      '-rwxr-xr-x root/root ./etc/dhcp/dhclient-enter-hooks.d/linkbal',
       '-rwxr-xr-x root/root ./etc/linkbal/learner', '-rwxr-xr-x root/root ./etc/linkbal/tracker',
       '-rwxr-xr-x root/root ./etc/linkbal/guard',
       '-rw-r--r-- root/root ./etc/linkbal/linkbal.conf', '-rw-r--r-- root/root ./usr/share/doc/linkbal-site/changelog.gz',

@@ -12,7 +12,7 @@ import { FOREIGN_HOOK, buildSiteDeb, buildToolDeb, difference, sh } from './help
 import { tmpdir } from '../helpers.js';
 
 const APT = 'apt-get -y -q -o Dpkg::Use-Pty=0'; // the sandbox has no network: nothing can be downloaded
-const FILES = ['/etc/network/if-up.d/linkbal', '/etc/network/if-down.d/linkbal', '/etc/linkbal/rules', '/etc/linkbal/learner',
+const FILES = ['/etc/network/if-up.d/linkbal', '/etc/network/if-down.d/linkbal', '/etc/dhcp/dhclient-enter-hooks.d/linkbal', '/etc/linkbal/rules', '/etc/linkbal/learner',
   '/etc/linkbal/tracker', '/etc/linkbal/guard', '/etc/linkbal/linkbal.conf', '/etc/iproute2/rt_tables.d/linkbal.conf'];
 const EDIT = '# admin: eth1 is the fibre line';
 // eth1, an uplink (a veth pair: this kernel has no dummy), and its if-up.d hook as ifupdown runs it

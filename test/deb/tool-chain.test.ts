@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from './sandbox.js';
 import { FOREIGN_HOOK, VERSION_JSON, buildToolDeb, difference } from './helpers.js';
 
-const HOOKS = ['/etc/network/if-up.d/linkbal', '/etc/network/if-down.d/linkbal', '/etc/linkbal/rules', '/etc/linkbal/linkbal.conf',
+const HOOKS = ['/etc/network/if-up.d/linkbal', '/etc/network/if-down.d/linkbal', '/etc/dhcp/dhclient-enter-hooks.d/linkbal', '/etc/linkbal/rules', '/etc/linkbal/linkbal.conf',
   '/etc/iproute2/rt_tables.d/linkbal.conf'];
 // no --no-download: it refuses local .deb files. The sandbox has no network at all (its own
 // network namespace, only lo), so apt resolving the Depends proves it needs no download.

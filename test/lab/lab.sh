@@ -2,7 +2,8 @@
 # linkbal test lab: network namespaces simulating a host with several uplinks.
 # See test/lab/README.md for the topology and the mount isolation.
 #
-#   lab.sh create NAME [--uplinks N] [--rate wan0=40mbit,...] [--dhcp wanK]... [--lan] [--owner PID]
+#   lab.sh create NAME [--uplinks N] [--rate wan0=40mbit,...] [--dhcp wanK]... [--renew SECONDS] [--lan] [--owner PID]
+#   lab.sh router NAME wanK ADDR          dnsmasq of a --dhcp uplink restarted with router ADDR
 #   lab.sh exec NAME CMD [ARGS...]        host ns + private mounts of the lab root
 #   lab.sh netexec NAME NS CMD [ARGS...]  NS = host|ispI|net|lan (no extra mounts)
 #   lab.sh root NAME                      print the lab root dir
@@ -22,7 +23,7 @@ die() {
 }
 
 usage() {
-	sed -n '2,12s/^# \{0,1\}//p' "$SELF" >&2
+	sed -n '2,13s/^# \{0,1\}//p' "$SELF" >&2
 	exit 2
 }
 
@@ -194,13 +195,14 @@ write_root() { # ROOT UPLINKS DHCP_LIST
 	} >"$root/etc/network/interfaces"
 }
 
-start_dnsmasq() { # NAME STATE INDEX
-	local isp="lb-$1-isp$3" s=$2 k=$3
+start_dnsmasq() { # NAME STATE INDEX [ROUTER]; RENEW: T1 in seconds (T2 twice that), or empty
+	local isp="lb-$1-isp$3" s=$2 k=$3 renew=()
+	[[ -z ${RENEW:-} ]] || renew=("--dhcp-option=option:T1,$RENEW" "--dhcp-option=option:T2,$((RENEW * 2))")
 	ip netns exec "$isp" dnsmasq \
 		--conf-file=/dev/null --port=0 --user=root --group=root \
 		--interface=tohost --bind-interfaces --dhcp-authoritative \
 		--dhcp-range="10.1.$k.50,10.1.$k.60,255.255.255.0,10m" \
-		--dhcp-option=option:router,"10.1.$k.1" \
+		--dhcp-option=option:router,"${4:-10.1.$k.1}" "${renew[@]}" \
 		--dhcp-leasefile="$s/dnsmasq-isp$k.leases" \
 		--pid-file="$s/dnsmasq-isp$k.pid" \
 		--log-facility="$s/dnsmasq-isp$k.log" --log-dhcp \
@@ -228,11 +230,13 @@ cmd_create() {
 	shift
 	check_name "$name"
 	local uplinks=3 rate="" dhcp=() lan=0 owner=$PPID
+	RENEW=
 	while (($#)); do
 		case $1 in
 		--uplinks) uplinks=${2:-}; shift 2 || usage ;;
 		--rate) rate=${2:-}; shift 2 || usage ;;
 		--dhcp) dhcp+=("${2:-}"); shift 2 || usage ;;
+		--renew) RENEW=${2:-}; shift 2 || usage ;;
 		--lan) lan=1; shift ;;
 		--owner) owner=${2:-}; shift 2 || usage ;;
 		*) die "create: unknown option '$1'" ;;
@@ -242,6 +246,7 @@ cmd_create() {
 		die "--uplinks must be 1..32"
 	fi
 	[[ $owner =~ ^[0-9]+$ ]] || die "--owner must be a pid"
+	[[ -z $RENEW || $RENEW =~ ^[1-9][0-9]{0,3}$ ]] || die "--renew must be 1..9999 seconds"
 	local d spec k r
 	for d in "${dhcp[@]}"; do
 		valid_uplink "$d" "$uplinks" || die "--dhcp: no such uplink '$d'"
@@ -282,7 +287,7 @@ cmd_create() {
 
 	proc_id $$ >"$state/creator"
 	proc_id "$owner" >"$state/owner"
-	printf '%s\n' "uplinks=$uplinks" "dhcp=${dhcp[*]}" "lan=$lan" "rate=$rate" >"$state/config"
+	printf '%s\n' "uplinks=$uplinks" "dhcp=${dhcp[*]}" "lan=$lan" "rate=$rate" "renew=$RENEW" >"$state/config"
 	mkdir -p "$state/mnt"
 	root="$state/root"
 	write_root "$root" "$uplinks" "${dhcp[*]}"
@@ -412,6 +417,23 @@ cmd_enter() {
 	exec "$@"
 }
 
+# A new router for a --dhcp uplink: the ISP answers on ADDR too, and its dnsmasq (restarted)
+# hands ADDR out from now on; the host's dhclient sees it at its next renewal.
+cmd_router() {
+	[[ $# -eq 3 ]] || usage
+	local name=$1 k=${2#wan} addr=$3 state pid
+	need_root
+	state=$(lab_state "$name")
+	[[ -e $state/dnsmasq-isp$k.pid && $2 == wan* ]] || die "router: $2 is not a --dhcp uplink of lab '$name'"
+	[[ $addr =~ ^10\.1\.$k\.([1-9][0-9]{0,2})$ ]] || die "router: want an address 10.1.$k.N"
+	RENEW=$(sed -n 's/^renew=//p' "$state/config")
+	ip -n "lb-$name-isp$k" addr replace "$addr/24" dev tohost
+	pid=$(cat "$state/dnsmasq-isp$k.pid")
+	kill "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	start_dnsmasq "$name" "$state" "$k" "$addr"
+}
+
 cmd_netexec() {
 	[[ $# -ge 3 ]] || usage
 	local name=$1 ns=$2
@@ -435,6 +457,7 @@ main() {
 	exec) cmd_exec "$@" ;;
 	_enter) cmd_enter "$@" ;;
 	netexec) cmd_netexec "$@" ;;
+	router) cmd_router "$@" ;;
 	root) cmd_root "$@" ;;
 	destroy) cmd_destroy "$@" ;;
 	gc) cmd_gc ;;

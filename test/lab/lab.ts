@@ -28,6 +28,8 @@ export interface LabOptions {
   rate?: Record<string, string>;
   /** uplinks configured as `inet dhcp` (served by dnsmasq in the ISP ns) */
   dhcp?: string[];
+  /** dnsmasq's renewal time (T1) in seconds for the DHCP uplinks, T2 twice that (default: dnsmasq's, half the 10 min lease) */
+  renew?: number;
   /** add the lb-NAME-lan namespace (client 10.3.0.2 behind host lan0 10.3.0.1) */
   lan?: boolean;
   /** lab names are this and a counter (default: this process's id and thread, then the counter) */
@@ -204,6 +206,7 @@ export class Lab {
     const rate = Object.entries(opts.rate ?? {}).map(([k, v]) => `${k}=${v}`);
     if (rate.length) args.push('--rate', rate.join(','));
     for (const d of opts.dhcp ?? []) args.push('--dhcp', d);
+    if (opts.renew !== undefined) args.push('--renew', String(opts.renew));
     if (opts.lan) args.push('--lan');
     args.push('--owner', String(process.pid));
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -236,6 +239,13 @@ export class Lab {
   /** Run in another lab namespace: 'host' (no mounts), 'ispN', 'net', 'lan'. */
   netexec(ns: string, cmd: string[], opts?: RunOptions): RunResult {
     return run('bash', [LAB_SH, 'netexec', this.name, ns, ...cmd], opts);
+  }
+
+  /** Restart the dnsmasq of DHCP uplink IFACE handing out router ADDR (10.1.K.N), which the
+   *  ISP then answers on too; dhclient sees it at its next renewal. */
+  dhcpRouter(iface: string, addr: string): void {
+    const r = run('bash', [LAB_SH, 'router', this.name, iface, addr]);
+    if (r.status !== 0) throw new Error(`lab.sh router ${iface} ${addr} failed (status ${r.status}):\n${r.stderr}`);
   }
 
   ifup(iface: string): RunResult {
