@@ -44,7 +44,7 @@ lb_main() {
 	health) lb_health_set "$2" "$3" "$4" "$5" || _rc=$? ;; # from a tracker: NAME STATE STARTED REASON
 	ensure) ;; # from a tracker or the guard: start the programs that should run and do not
 	*)
-		echo "usage: $0 start|stop|restart|status [--json]|reload|up IFACE|down IFACE|default-up|default-down" >&2
+		echo "usage: $0 start|stop|restart|status [--json]|reload|up IFACE|down IFACE|default-up [IFACE]|default-down [IFACE]" >&2
 		exit 2
 		;;
 	esac
