@@ -27,7 +27,7 @@ lb_rx() {
 # lb_open: print "MARK:N" for each link mark with N open connections (conntrack; TCP
 # counts only once established; no link mark, never balanced, not at all: probes, bypasses).
 lb_open() {
-	lb_conntrack | awk -v unit="$LB_UNIT" -v span=$((MARK_MASK / LB_UNIT + 1)) '
+	lb_conntrack | awk -v unit="$LB_UNIT" -v span="$LB_SPAN" '
 		/(^| )tcp / && !/ ESTABLISHED /{ next }
 		{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/ && (m = int(substr($i, 6) / unit) % span)) n[sprintf("%.0f", m * unit)]++ }
 		END { for (m in n) printf "%s:%d ", m, n[m] }'

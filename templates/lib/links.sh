@@ -1,5 +1,7 @@
 # ---- links and routing (templates/lib/links.sh): tables, ip rules, taking links in and out ----
 LB_UNIT=$((MARK_MASK & -MARK_MASK))	# the lowest bit of MARK_MASK: link number K has mark K*LB_UNIT; the default link LB_UNIT
+# shellcheck disable=SC2034 # for the learner and status
+LB_SPAN=$((MARK_MASK / LB_UNIT + 1))	# link numbers 0 to LB_SPAN-1: a mark's is int(MARK / LB_UNIT) % LB_SPAN
 FALLBACK=32800	# after main: FALLBACK+K link K's table, so that while the main table has no
 		# default route (the default link is down) a new local connection still finds a
 		# route at all, before its mark sends it where it belongs

@@ -57,7 +57,7 @@ lb_status() {
 	_rules_rc=0 && _rules=$(lb_status_rules) || _rules_rc=1
 	echo "linkbal: backend $BACKEND, mode $MODE, rules $_rules"
 	{ lb_status_links; echo --; lb_conntrack; } |
-		awk -v unit="$LB_UNIT" -v span=$((MARK_MASK / LB_UNIT + 1)) "$LB_AWK_LINKS"'
+		awk -v unit="$LB_UNIT" -v span="$LB_SPAN" "$LB_AWK_LINKS"'
 		END {
 			printf "%-15s %-5s %-15s %6s %5s %7s %12s\n", "link", "state", "gateway", "weight", "share", "conns", "bytes"
 			for (i = 1; i <= n; i++) {
@@ -101,7 +101,7 @@ lb_status_json() {
 		lb_status_links
 		echo --
 		lb_conntrack
-	} | awk -v unit="$LB_UNIT" -v span=$((MARK_MASK / LB_UNIT + 1)) -v backend="$BACKEND" -v mode="$MODE" \
+	} | awk -v unit="$LB_UNIT" -v span="$LB_SPAN" -v backend="$BACKEND" -v mode="$MODE" \
 		-v started="$_started" -v loaded="$_loaded" -v probes="$PROBES" "$LB_AWK_JSON$LB_AWK_HEALTH"'
 		$1 == "+h" { sub(/^[+]h /, ""); if ($1 == "now") now = $2; else { lb_health_row($0); hs[hname] = hstate
 			hsi[hname] = hsince; hl[hname] = hloss; hr[hname] = hrtt; ha[hname] = halive; hre[hname] = hreason }; next }
