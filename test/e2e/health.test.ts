@@ -107,40 +107,33 @@ describe('health tracking: no false alarm, carrier, flapping, tiers (nftables)',
       + '\'echo "$LINK $STATE $TIER $REASON" >>/run/linkbal-events\' >/etc/linkbal/event.d/log && chmod 755 /etc/linkbal/event.d/log']);
   });
 
-  it('makes no transition with one of two probe targets dead, or with 5% loss for 60 s', async () => {
+  // three ways a healthy link looks ill, one per link, in the same 20 s: none may take it out
+  it('makes no transition with one of two probe targets dead, with 5% loss, or under 500 ms latency spikes', () => {
     t.lab.execOk(['sh', '-c', ': >/run/linkbal-events']);
+    // the default link (source 10.1.0.2): its probes to 203.0.113.2 are dropped at the far end
     t.lab.netexec('net', ['nft', 'add table ip deadtarget; add chain ip deadtarget in { type filter hook input priority 0; };'
-      + ' add rule ip deadtarget in ip daddr 203.0.113.2 icmp type echo-request drop']);
-    try {
-      await sleep(10_000);
-      expect(events()).toEqual([]);
-    } finally {
-      t.lab.netexec('net', ['nft', 'delete table ip deadtarget']);
-    }
+      + ' add rule ip deadtarget in ip saddr 10.1.0.2 ip daddr 203.0.113.2 icmp type echo-request drop']);
+    // wan1: its ISP loses 5% of what it forwards
     t.cut('wan1', 5);
-    await sleep(60_000);
-    expect(events()).toEqual([]);
-    expect(t.health().wan1).toBe('ok');
-  }, 120_000);
-
-  it('makes no transition under 500 ms latency spikes (a queue that fills and drains)', () => {
-    t.lab.execOk(['sh', '-c', ': >/run/linkbal-events']);
-    t.lab.netexec('isp1', ['tc', 'qdisc', 'replace', 'dev', 'tohost', 'root', 'tbf', 'rate', '2mbit', 'burst', '16kb', 'latency', '900ms']);
+    // wan2: every second for 20 s, 125 kB at once from the far side to wan2's address: the
+    // queue to wan2 holds half a second, and drains (bufferbloat, as on LTE under load)
+    t.lab.netexec('isp2', ['tc', 'qdisc', 'replace', 'dev', 'tohost', 'root', 'tbf', 'rate', '2mbit', 'burst', '16kb', 'latency', '900ms']);
     try {
-      // every second for 20 s, 125 kB at once from the far side to wan1's address: the
-      // queue to wan1 holds half a second, and drains (bufferbloat, as on LTE under load)
       const r = t.lab.netexec('net', [process.execPath, '-e', `const s = require('dgram').createSocket('udp4');
         const b = Buffer.alloc(1250); let n = 0;
-        const t = setInterval(() => { for (let i = 0; i < 100; i++) s.send(b, 9, '10.1.1.2');
+        const t = setInterval(() => { for (let i = 0; i < 100; i++) s.send(b, 9, '10.1.2.2');
           if (++n === 20) { clearInterval(t); setTimeout(() => s.close(), 500); } }, 1000);`]);
       expect(r.status, r.stderr).toBe(0);
       // the probes did see the spikes: round trips of 300 ms and more among the last 30
-      const rtts = t.lab.execOk(['cat', '/run/linkbal/track/wan1.stats']).stdout.trim().split(' ').slice(2).map(Number);
+      const rtts = t.lab.execOk(['cat', '/run/linkbal/track/wan2.stats']).stdout.trim().split(' ').slice(2).map(Number);
       expect(Math.max(...rtts), rtts.join(' ')).toBeGreaterThanOrEqual(300);
+      // and the loss: wan1's probes lost some (80 in 20 s, each crossing its ISP twice)
+      expect(t.lab.execOk(['cat', '/run/linkbal/track/wan1.stats']).stdout.split(' ')[1]).not.toBe('0');
       expect(events()).toEqual([]);
-      expect(t.health().wan1).toBe('ok');
+      expect(t.health()).toEqual({ default: 'ok', wan1: 'ok', wan2: 'ok' });
     } finally {
-      t.lab.netexec('isp1', ['tc', 'qdisc', 'del', 'dev', 'tohost', 'root']);
+      t.lab.netexec('isp2', ['tc', 'qdisc', 'del', 'dev', 'tohost', 'root']);
+      t.lab.netexec('net', ['nft', 'delete table ip deadtarget']);
     }
   }, 60_000);
 
@@ -154,9 +147,9 @@ describe('health tracking: no false alarm, carrier, flapping, tiers (nftables)',
     expect(events()).toEqual(['wan2 nocarrier 1 no carrier on wan2', 'wan2 ok 1 probes answered for 3 s']);
   });
 
-  it('holds a flapping link out (2 s dead, 2 s alive, for 30 s), then lets it back', async () => {
+  it('holds a flapping link out (2 s dead, 2 s alive, for 16 s), then lets it back', async () => {
     t.lab.execOk(['sh', '-c', ': >/run/linkbal-events']);
-    for (let k = 0; k < 8; k++) {
+    for (let k = 0; k < 4; k++) {
       t.cut('wan1');
       await sleep(2000);
       t.heal('wan1');
