@@ -2,8 +2,8 @@
 // bench/bench.mjs: linkbal against the physical limit and the 2006 HOWTO's method.
 // Run by bench/run.sh (root). See bench/README.md for what is measured and how.
 //
-//   node bench/bench.mjs [--rounds N] [--only howto,nftables-nth,...] [--out DIR]
-//                        [--count N] [--parallel P]   (other workloads, for analysis)
+//   node bench/bench.mjs [--rounds N] [--only howto,nftables-nth,...] [--workload equal,pareto]
+//                        [--out DIR] [--count N] [--parallel P]   (other workloads, for analysis)
 //
 // Every lab is a fresh lab of the tests' harness, test/lab/lab.ts (network namespaces
 // only; 10.x and 203.0.113.x addresses), destroyed when its method is done, and on
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 // lab.ts is TypeScript: ts-hooks.js strips its types when node loads it
 register('../test/lab/ts-hooks.js', import.meta.url);
 const { Lab, uplinkOf } = await import('../test/lab/lab.ts');
+const { WORKLOADS } = await import('./workload.mjs');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -26,15 +27,17 @@ const GEN = path.join(REPO, 'bin/linkbal-gen');
 // ---------------------------------------------------------------- the workload
 const W = {
   rates: { wan0: '40mbit', wan1: '20mbit', wan2: '10mbit' },
-  size: 1_000_000, // bytes per download (1 MB, not MiB)
-  count: 42,
-  parallel: 6,
+  size: 1_000_000, // bytes per download when measuring the limit (1 MB, not MiB)
+  // bench/workload.mjs: equal (42 x 1 MB) and pareto (60 heavy-tailed sizes, 40 MB), 6 at a time
+  workloads: ['equal', 'pareto'],
+  count: null, // analysis only: another number of downloads (the sizes cycled)
+  parallel: null,
   rounds: 3,
   aloneCount: 12, // downloads per link when measuring it alone (same size and parallelism)
   singleCount: 4, // ... and one at a time
   hookRounds: 9,
   // every download to another server address, cycled (hash mode needs destinations)
-  hosts: Array.from({ length: 42 }, (_, i) => `203.0.113.${10 + i}`),
+  hosts: Array.from({ length: 60 }, (_, i) => `203.0.113.${10 + i}`),
 };
 const LINKS = ['wan0', 'wan1', 'wan2'];
 const GW = { wan0: '10.1.0.1', wan1: '10.1.1.1', wan2: '10.1.2.1' };
@@ -56,7 +59,8 @@ for (let i = 0; i < argv.length; i++) {
   const v = () => argv[++i] ?? die(`missing value for ${argv[i - 1]}`);
   switch (argv[i]) {
     case '--rounds': W.rounds = Number(v()); break;
-    // analysis only (the bench's workload is the issue's: 42, 6 at a time)
+    case '--workload': W.workloads = v().split(','); break;
+    // analysis only (the bench's workloads are bench/workload.mjs's)
     case '--count': W.count = Number(v()); break;
     case '--parallel': W.parallel = Number(v()); break;
     case '--only': only = new Set(v().split(',')); break;
@@ -65,6 +69,14 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 const want = (id) => !only || only.has(id);
+for (const w of W.workloads) if (!WORKLOADS[w]) die(`unknown workload ${w} (equal, pareto)`);
+/** The sizes (bytes, download i takes sizes[i]) and parallelism of workload NAME. */
+function workload(name) {
+  const base = WORKLOADS[name];
+  const n = W.count ?? base.sizes.length;
+  const sizes = Array.from({ length: n }, (_, i) => base.sizes[i % base.sizes.length]);
+  return { name, sizes, parallel: W.parallel ?? base.parallel, total: sizes.reduce((s, x) => s + x, 0) };
+}
 
 function die(msg) {
   process.stderr.write(`bench: ${msg}\n`);
@@ -107,17 +119,17 @@ function withLab(fn) {
 const exec = (lab, args, timeoutMs = 300_000) => lab.execOk(args, { timeoutMs });
 function lastJson(r) { return JSON.parse(r.stdout.trim().split('\n').pop()); }
 
-/** One round of the workload with test/lab/client.js (lab.download). */
-function download(lab, count = W.count, parallel = W.parallel) {
-  const r = lab.download(W.size, count, parallel, { hosts: W.hosts });
+/** One round of a workload with test/lab/client.js (lab.download): SIZES, COUNT of them. */
+function download(lab, sizes, count, parallel) {
+  const r = lab.download(sizes, count, parallel, { hosts: W.hosts });
   if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed`);
   return { seconds: r.seconds, bytes: { ...Object.fromEntries(LINKS.map((l) => [l, 0])), ...r.bytesByUplink } };
 }
 
 /** One round with bench/timeline.mjs: the same downloads, with per-download times. */
-function timeline(lab) {
-  const r = lastJson(exec(lab, [process.execPath, TIMELINE, '--download', String(W.size), '--count', String(W.count),
-    '--parallel', String(W.parallel), '--hosts', W.hosts.join(',')], 900_000));
+function timeline(lab, wl) {
+  const r = lastJson(exec(lab, [process.execPath, TIMELINE, '--download', wl.sizes.join(','), '--count', String(wl.sizes.length),
+    '--parallel', String(wl.parallel), '--hosts', W.hosts.join(',')], 900_000));
   if (r.errors) throw new Error(`lab ${lab.name}: ${r.errors} downloads failed (timeline)`);
   const perLink = {};
   for (const l of LINKS) {
@@ -133,7 +145,7 @@ function timeline(lab) {
     perLink[l] = { downloads: ds.length, lastEnd: round3(lastEnd), busy: round3(busy), idle: round3(r.seconds - busy) };
   }
   return { seconds: r.seconds, order: r.downloads.map((d) => uplinkOf(d.client)), perLink, downloads: r.downloads
-    .map((d) => ({ i: d.i, link: uplinkOf(d.client), start: round3(d.start), end: round3(d.end) })) };
+    .map((d) => ({ i: d.i, bytes: d.bytes, link: uplinkOf(d.client), start: round3(d.start), end: round3(d.end) })) };
 }
 
 const round3 = (x) => Math.round(x * 1000) / 1000;
@@ -160,6 +172,7 @@ function hookCost(lab, kind) {
 
 // ---------------------------------------------------------------- the measurements
 const results = { date: new Date().toISOString(), host: hostInfo(), workload: { ...W, hosts: `${W.hosts[0]}..${W.hosts.at(-1)}` },
+  workloads: Object.fromEntries(W.workloads.map((w) => [w, workload(w)])),
   limit: null, methods: [] };
 
 function hostInfo() {
@@ -173,7 +186,7 @@ function hostInfo() {
 }
 
 function measureLimit() {
-  log(`limit: each uplink alone, ${W.aloneCount} x ${W.size} B ${W.parallel} at a time, and ${W.singleCount} one at a time, ${W.rounds} rounds`);
+  log(`limit: each uplink alone, ${W.aloneCount} x ${W.size} B 6 at a time, and ${W.singleCount} one at a time, ${W.rounds} rounds`);
   return withLab((lab) => {
     ifupAll(lab);
     const links = {};
@@ -184,8 +197,8 @@ function measureLimit() {
       for (let k = 0; k < W.rounds; k++) {
         // the workload's parallelism, and one connection at a time (which loses nothing to
         // several flows overflowing tbf's queue); the link's rate is the better of the two
-        const r = download(lab, W.aloneCount, W.parallel);
-        const s = download(lab, W.singleCount, 1);
+        const r = download(lab, [W.size], W.aloneCount, 6);
+        const s = download(lab, [W.size], W.singleCount, 1);
         for (const [x, n] of [[r, W.aloneCount], [s, W.singleCount]]) {
           if (x.bytes[l] !== n * W.size) throw new Error(`limit ${l}: bytes went elsewhere: ${JSON.stringify(x.bytes)}`);
         }
@@ -195,14 +208,15 @@ function measureLimit() {
       const parallelRate = median(rounds.map((r) => r.parallelRate));
       const singleRate = median(rounds.map((r) => r.singleRate));
       links[l] = { rate: Math.max(parallelRate, singleRate), parallelRate, singleRate, rounds };
-      log(`  ${l}: ${(parallelRate * 8 / 1e6).toFixed(2)} Mbit/s of payload with ${W.parallel} connections, ${(singleRate * 8 / 1e6).toFixed(2)} with one`);
+      log(`  ${l}: ${(parallelRate * 8 / 1e6).toFixed(2)} Mbit/s of payload with 6 connections, ${(singleRate * 8 / 1e6).toFixed(2)} with one`);
     }
     // baseline of the hook cost: ifdown/ifup wan1 with no hooks installed
     const base = hookCostBaseline(lab);
     const sum = LINKS.reduce((s, l) => s + links[l].rate, 0);
-    const total = W.count * W.size;
-    return { links, sumRate: sum, seconds: total / sum,
-      idealBytes: Object.fromEntries(LINKS.map((l) => [l, total * links[l].rate / sum])), baseline: base };
+    // per workload: the time its bytes take at the sum of the rates, and the ideal split
+    const per = Object.fromEntries(Object.values(results.workloads).map((wl) => [wl.name, { seconds: wl.total / sum,
+      idealBytes: Object.fromEntries(LINKS.map((l) => [l, wl.total * links[l].rate / sum])) }]));
+    return { links, sumRate: sum, workloads: per, baseline: base };
   });
 }
 
@@ -213,8 +227,41 @@ function hookCostBaseline(lab) {
   return { ifdownMs: median(rows.map((r) => r[0])), ifupMs: median(rows.map((r) => r[1])) };
 }
 
+/** --weight auto: sample the learner's estimates (/run/linkbal/learn/MARK) every 0.1 s for
+ *  SECONDS in the background; learnedAfter() reads when every link's came within 15% of its
+ *  rate alone (the limit's), in seconds since the round started. */
+function sampleLearner(lab, seconds) {
+  const file = path.join(lab.state, 'learn.samples');
+  exec(lab, ['sh', '-c', `rm -f ${file}; setsid bash -c 'for i in $(seq ${seconds * 10}); do echo "$EPOCHREALTIME $(cd /run/linkbal/learn 2>/dev/null && for f in [0-9]*; do read -r t rx e <$f; printf "%s:%s " $f $e; done)"; sleep 0.1; done' >${file} 2>/dev/null </dev/null &`]);
+  const t0 = Date.now() / 1000;
+  return () => {
+    const unit = 0x1000000; // the bench's marks: the default mask's lowest bit times 1, 2, 3
+    for (const line of fs.readFileSync(file, 'utf8').trim().split('\n')) {
+      const [t, ...ests] = line.trim().split(' ');
+      const est = Object.fromEntries(ests.map((x) => x.split(':').map(Number)).map(([mk, e]) => [LINKS[mk / unit - 1], e]));
+      if (LINKS.every((l) => est[l] && Math.abs(est[l] / results.limit.links[l].rate - 1) <= 0.15)) return round3(Number(t) - t0);
+    }
+    return null;
+  };
+}
+
+/** CPU seconds the lab's learner used so far, its children (every program a step runs) included. */
+function learnerCpu(lab) {
+  const hz = 100; // USER_HZ, the unit of /proc/PID/stat's times on Linux
+  let s = 0;
+  for (const pid of run('ip', ['netns', 'pids', `lb-${lab.name}-host`]).stdout.split('\n').filter(Boolean)) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd[1] !== '/etc/linkbal/learner') continue;
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      s += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / hz; // utime stime cutime cstime
+    } catch { /* ended meanwhile */ }
+  }
+  return s;
+}
+
 function measureMethod(m) {
-  log(`${m.id}: ${W.rounds} rounds of ${W.count} x ${W.size} B, ${W.parallel} at a time`);
+  log(`${m.id}: ${W.rounds} rounds of ${W.workloads.join(', ')}`);
   return withLab((lab) => {
     if (m.kind === 'howto') {
       ifupAll(lab);
@@ -227,25 +274,43 @@ function measureMethod(m) {
         if (!new RegExp(`^${l}\\s+up\\b`, 'm').test(st)) throw new Error(`${m.id}: ${l} not up in linkbal status:\n${st}`);
       }
     }
-    const rounds = [];
-    for (let k = 0; k < W.rounds; k++) {
-      // learned weights: every round starts from equal weights (stop forgets what was learned)
-      if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
-      const r = download(lab);
-      if (m.auto) {
-        const st = exec(lab, ['/etc/linkbal/rules', 'status']).stdout;
-        r.learned = ['default', 'wan1', 'wan2'].map((l) => new RegExp(`^${l}\\s+up\\s+\\S+\\s+(\\d+)`, 'm').exec(st)?.[1]).join(':');
-        log(`  learned weights ${r.learned}`);
+    const out = [];
+    for (const wl of Object.values(results.workloads)) {
+      log(`  ${wl.name}: ${wl.sizes.length} downloads, ${(wl.total / 1e6).toFixed(1)} MB, ${wl.parallel} at a time`);
+      const rounds = [];
+      for (let k = 0; k < W.rounds; k++) {
+        // learned weights: every round starts from equal weights (stop forgets what was learned)
+        if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
+        const learned = m.auto ? sampleLearner(lab, 4) : null;
+        const cpu0 = learnerCpu(lab);
+        const r = download(lab, wl.sizes, wl.sizes.length, wl.parallel);
+        // the learner's share of one core over the round (--mode least, --weight auto)
+        r.learnerCpu = round3((learnerCpu(lab) - cpu0) / r.seconds);
+        if (m.auto) {
+          r.learnedAfter = learned();
+          const st = exec(lab, ['/etc/linkbal/rules', 'status']).stdout;
+          r.learned = ['default', 'wan1', 'wan2'].map((l) => new RegExp(`^${l}\\s+up\\s+\\S+\\s+(\\d+)`, 'm').exec(st)?.[1]).join(':');
+          log(`  capacities within 15% after ${r.learnedAfter} s; weights at the end ${r.learned}`);
+        }
+        rounds.push(r);
+        log(`  round ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${(r.bytes[l] / 1e6).toFixed(2)} MB`).join(', ')}`
+          + (r.learnerCpu ? `; learner ${(r.learnerCpu * 100).toFixed(1)}% of a core` : ''));
       }
-      rounds.push(r);
-      log(`  round ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${r.bytes[l] / 1e6} MB`).join(', ')}`);
+      if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
+      const tl = timeline(lab, wl);
+      log(`  timeline round: ${tl.seconds.toFixed(2)} s; last download ends ${LINKS.map((l) => `${l} ${tl.perLink[l].lastEnd}`).join(', ')}`);
+      const med = medianRound(rounds);
+      out.push({ ...m, workload: wl.name, seconds: median(rounds.map((r) => r.seconds)), bytes: med.bytes, rounds, timeline: tl });
     }
-    const tl = timeline(lab);
-    log(`  timeline round: ${tl.seconds.toFixed(2)} s; last download ends ${LINKS.map((l) => `${l} ${tl.perLink[l].lastEnd}`).join(', ')}`);
-    const hooks = hookCost(lab, m.kind);
-    log(`  hooks: down ${hooks.downMs} ms, up ${hooks.upMs} ms, processes up ${hooks.procs.up?.forks} down ${hooks.procs.down?.forks}`);
-    const med = medianRound(rounds);
-    return { ...m, seconds: median(rounds.map((r) => r.seconds)), bytes: med.bytes, rounds, timeline: tl, hooks };
+    let hooks = null;
+    try {
+      hooks = hookCost(lab, m.kind);
+      log(`  hooks: down ${hooks.downMs} ms, up ${hooks.upMs} ms, processes up ${hooks.procs.up?.forks} down ${hooks.procs.down?.forks}`);
+    } catch (e) {
+      log(`  hooks: not measured: ${e.message}`); // the throughput above stands
+    }
+    for (const x of out) x.hooks = hooks;
+    return out;
   });
 }
 
@@ -258,12 +323,16 @@ const METHODS = [
 const t0 = Date.now();
 try {
   results.limit = measureLimit();
-  log(`limit: ${(results.limit.sumRate * 8 / 1e6).toFixed(2)} Mbit/s together -> ${results.limit.seconds.toFixed(2)} s for ${W.count} MB`);
-  for (const m of METHODS) if (want(m.id)) results.methods.push(measureMethod(m));
+  log(`limit: ${(results.limit.sumRate * 8 / 1e6).toFixed(2)} Mbit/s together -> ${Object.entries(results.limit.workloads).map(([w, x]) => `${x.seconds.toFixed(2)} s for ${w}`).join(', ')}`);
+  for (const m of METHODS) if (want(m.id)) results.methods.push(...measureMethod(m));
 } catch (e) {
   die(`failed, no results written: ${e.message}`);
 }
-for (const m of results.methods) m.fraction = results.limit.seconds / m.seconds;
+for (const m of results.methods) {
+  const limit = results.limit.workloads[m.workload].seconds;
+  m.fraction = limit / m.seconds;
+  m.fractions = m.rounds.map((r) => limit / r.seconds);
+}
 results.benchSeconds = (Date.now() - t0) / 1000;
 
 fs.mkdirSync(outDir, { recursive: true });
@@ -287,25 +356,28 @@ function markdown(R) {
   lines.push(`linkbal ${R.host.linkbal} at ${R.host.commit}${R.host.uncommitted ? ' with uncommitted changes in src/ or templates/' : ''}; `
     + `kernel ${R.host.kernel}, ${R.host.cpus} CPUs, node ${R.host.node}, ${R.host.iptables}, ${R.host.nft}.`);
   lines.push('');
-  lines.push(`Workload: ${R.workload.count} downloads of ${R.workload.size} bytes, ${R.workload.parallel} at a time, to ${R.workload.hosts} `
-    + `(one server address per download), from the router itself; uplinks shaped ${LINKS.map((l) => `${l} ${W.rates[l]}`).join(', ')} `
-    + `(download direction, tbf); median of ${R.workload.rounds} rounds. Fraction = limit time / time. `
+  lines.push(`Workloads (bench/workload.mjs): ${Object.values(R.workloads).map((w) => `${w.name}: ${w.sizes.length} downloads, `
+    + `${(w.total / 1e6).toFixed(1)} MB (largest ${(Math.max(...w.sizes) / 1e6).toFixed(2)} MB), ${w.parallel} at a time`).join('; ')}; to ${R.workload.hosts} `
+    + `(download i to address i), from the router itself; uplinks shaped ${LINKS.map((l) => `${l} ${W.rates[l]}`).join(', ')} `
+    + `(download direction, tbf); median of ${R.workload.rounds} rounds. Fraction = limit time / time (median, and each round's). `
     + `Hook columns: wan1's if-down.d / if-up.d hook alone (median of ${W.hookRounds}), processes it starts (forks / programs run), `
     + `and whole \`ifup wan1\` (ifupdown with the hooks; without any: ${f1(L.baseline.ifupMs)} ms).`);
   lines.push('');
-  lines.push('| method | mode | backend | time s | fraction of limit | rounds s | wan0 MB | wan1 MB | wan2 MB | down hook ms | up hook ms | processes down / up | ifup wan1 ms |');
-  lines.push('|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|');
-  lines.push(`| physical limit: each link alone (${LINKS.map((l) => mbit(L.links[l].rate)).join(' + ')} Mbit/s) | – | – | ${f2(L.seconds)} | 1.00 | `
-    + `– | ${LINKS.map((l) => mb(L.idealBytes[l])).join(' | ')} | – | – | – | ${f1(L.baseline.ifupMs)} (no hooks) |`);
-  for (const m of R.methods) {
-    const h = m.hooks;
+  lines.push('| workload | method | mode | backend | time s | fraction of limit | rounds (fraction) | wan0 MB | wan1 MB | wan2 MB | down hook ms | up hook ms | processes down / up | ifup wan1 ms |');
+  lines.push('|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|');
+  for (const [w, x] of Object.entries(L.workloads)) {
+    lines.push(`| ${w} | physical limit: each link alone (${LINKS.map((l) => mbit(L.links[l].rate)).join(' + ')} Mbit/s) | – | – | ${f2(x.seconds)} | 1.00 | `
+      + `– | ${LINKS.map((l) => mb(x.idealBytes[l])).join(' | ')} | – | – | – | ${f1(L.baseline.ifupMs)} (no hooks) |`);
+  }
+  for (const m of [...R.methods].sort((a, b) => (a.workload > b.workload) - (a.workload < b.workload))) {
+    const h = m.hooks ?? { procs: {} };
     const p = (w) => (h.procs[w] ? `${h.procs[w].forks}/${h.procs[w].execs}` : '–');
-    lines.push(`| ${m.label} | ${m.mode} | ${m.backend} | ${f2(m.seconds)} | **${f2(m.fraction)}** | `
-      + `${m.rounds.map((r) => r.seconds.toFixed(2)).join(', ')} | ${LINKS.map((l) => mb(m.bytes[l])).join(' | ')} | `
+    lines.push(`| ${m.workload} | ${m.label} | ${m.mode} | ${m.backend} | ${f2(m.seconds)} | **${f2(m.fraction)}** | `
+      + `${m.rounds.map((r, i) => `${r.seconds.toFixed(2)} (${m.fractions[i].toFixed(2)})`).join(', ')} | ${LINKS.map((l) => mb(m.bytes[l])).join(' | ')} | `
       + `${f1(h.downMs)} | ${f1(h.upMs)} | ${p('down')} / ${p('up')} | ${f1(h.ifupMs)} |`);
   }
   lines.push('');
-  lines.push(`Limit: each link's payload rate alone is the better of ${W.aloneCount} downloads ${W.parallel} at a time `
+  lines.push(`Limit: each link's payload rate alone is the better of ${W.aloneCount} downloads of 1 MB 6 at a time `
     + `(${LINKS.map((l) => mbit(L.links[l].parallelRate)).join(', ')} Mbit/s) and ${W.singleCount} one at a time `
     + `(${LINKS.map((l) => mbit(L.links[l].singleRate)).join(', ')} Mbit/s), median of ${R.workload.rounds} rounds each; `
     + `limit time = total bytes / sum of the rates. Per-link MB: for the limit row, the ideal split (by measured rate); `
@@ -313,19 +385,38 @@ function markdown(R) {
   lines.push('');
   lines.push('Analysis round (bench/timeline.mjs, one more round per method): when each link\'s last download ended and how long the link had nothing to carry, in seconds.');
   lines.push('');
-  lines.push(`| method | mode | backend | time s | ${LINKS.map((l) => `${l} last end / idle`).join(' | ')} |`);
-  lines.push(`|---|---|---|---:|${LINKS.map(() => '---').join('|')}|`);
+  lines.push(`| workload | method | mode | backend | time s | ${LINKS.map((l) => `${l} last end / idle`).join(' | ')} |`);
+  lines.push(`|---|---|---|---|---:|${LINKS.map(() => '---').join('|')}|`);
   for (const m of R.methods) {
     const t = m.timeline;
-    lines.push(`| ${m.kind} | ${m.mode} | ${m.backend} | ${f2(t.seconds)} | ${LINKS.map((l) => `${f2(t.perLink[l].lastEnd)} / ${f2(t.perLink[l].idle)}`).join(' | ')} |`);
+    lines.push(`| ${m.workload} | ${m.kind}${m.auto ? ' auto' : ''} | ${m.mode} | ${m.backend} | ${f2(t.seconds)} | ${LINKS.map((l) => `${f2(t.perLink[l].lastEnd)} / ${f2(t.perLink[l].idle)}`).join(' | ')} |`);
+  }
+  const busy = R.methods.filter((m) => m.rounds.some((r) => r.learnerCpu));
+  if (busy.length) {
+    lines.push('');
+    lines.push('The learner (`/etc/linkbal/learner`, with its children) during the timed rounds, percent of one core:');
+    lines.push('');
+    lines.push('| workload | method | backend | learner CPU %, each round |');
+    lines.push('|---|---|---|---|');
+    for (const m of busy) lines.push(`| ${m.workload} | ${m.auto ? 'auto' : m.mode} | ${m.backend} | ${m.rounds.map((r) => (r.learnerCpu * 100).toFixed(1)).join(', ')} |`);
+  }
+  const auto = R.methods.filter((m) => m.auto);
+  if (auto.length) {
+    lines.push('');
+    lines.push('`--weight auto`: seconds from the start of a round (from nothing learned) until every link\'s capacity estimate was within 15% of its rate alone.');
+    lines.push('');
+    lines.push('| workload | backend | learned after s, each round |');
+    lines.push('|---|---|---|');
+    for (const m of auto) lines.push(`| ${m.workload} | ${m.backend} | ${m.rounds.map((r) => f2(r.learnedAfter)).join(', ')} |`);
   }
   lines.push('');
   return lines.join('\n');
 }
 
 function svg(R) {
-  const groups = [{ name: 'ideal (limit)', bytes: R.limit.idealBytes },
-    ...R.methods.map((m) => ({ name: m.kind === 'howto' ? 'HOWTO random' : `${m.backend.slice(0, 3)} ${m.mode}`, bytes: m.bytes }))];
+  const ms = R.methods.filter((m) => m.workload === R.methods[0]?.workload);
+  const groups = [{ name: 'ideal (limit)', bytes: R.limit.workloads[ms[0]?.workload ?? 'equal']?.idealBytes ?? {} },
+    ...ms.map((m) => ({ name: m.kind === 'howto' ? 'HOWTO random' : `${m.backend.slice(0, 3)} ${m.auto ? 'auto' : m.mode}`, bytes: m.bytes }))];
   const colors = { wan0: '#1f77b4', wan1: '#ff7f0e', wan2: '#2ca02c' };
   const maxB = Math.max(...groups.flatMap((g) => LINKS.map((l) => g.bytes[l])));
   const top = Math.ceil(maxB / 5e6) * 5e6;
@@ -352,7 +443,7 @@ function svg(R) {
       out.push(`<text x="${x0 + k * bw + (bw - 2) / 2}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="9">${Math.round(v / 1e6)}</text>`);
     });
     out.push(`<text x="${x0 + (LINKS.length * bw) / 2}" y="${topPad + plotH + 16}" text-anchor="middle">${g.name}</text>`);
-    const m = R.methods[gi - 1];
+    const m = ms[gi - 1];
     if (m) out.push(`<text x="${x0 + (LINKS.length * bw) / 2}" y="${topPad + plotH + 30}" text-anchor="middle" fill="#555">${m.fraction.toFixed(2)} of limit</text>`);
   });
   out.push('</svg>');

@@ -52,17 +52,32 @@ if [[ $kind == linkbal ]]; then
 fi
 
 # processes: every successful fork/vfork/clone (no threads) in the traced tree, and every
-# successful execve outside the first process (which runs env, then the hook itself)
+# successful execve outside the first process, until the hook exits. The programs it starts
+# in the background (learner, trackers, guard) outlive it, and strace would wait for them:
+# a wrapper notes when the hook ended, and strace lets go of the rest (SIGTERM, which -I 1
+# leaves unblocked). The wrapper's own fork and the two programs its child runs (env, then
+# the hook) are not counted.
 count() { # WHAT CMD...
-	local what=$1 f="$dir/strace.$1"
+	local what=$1 f="$dir/strace.$1" spid i
 	shift
-	strace -f -qq -e trace=execve,fork,vfork,clone,clone3 -o "$f" "$@" >/dev/null
+	rm -f "$f" "$f.done"
+	# shellcheck disable=SC2016 # $0 and $@ are the wrapper's
+	strace -I 1 -f -q -e trace=execve,fork,vfork,clone,clone3 -o "$f" \
+		sh -c '"$@"; : >"$0"' "$f.done" "$@" >/dev/null &
+	spid=$!
+	for ((i = 0; i < 600; i++)); do
+		[[ -e $f.done ]] && break
+		sleep 0.05
+	done
+	kill -TERM "$spid" 2>/dev/null || true
+	wait "$spid" || true
 	awk -v what="$what" '
 		NR == 1 { root = $1 }
+		$1 == root && /[+][+][+] exited/ { exit }
 		/(clone3?|v?fork)\(/ && /CLONE_THREAD/ { next }
 		/(clone3?|v?fork)(\(| resumed>)/ && / = [1-9][0-9]*$/ { forks++ }
 		/execve(\(| resumed>)/ && / = 0$/ && $1 != root { execs++ }
-		END { printf "procs %s %d %d\n", what, forks, execs }' "$f"
+		END { printf "procs %s %d %d\n", what, forks - 1, execs - 2 }' "$f"
 }
 count down "${down[@]}"
 count up "${up[@]}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: linkbal against the physical limit and the 2006 HOWTO's method, in
 # throwaway network-namespace labs (test/lab/lab.sh). Root. See bench/README.md.
-#   bash bench/run.sh [--rounds N] [--only howto,iptables-nth,...] [--out DIR] [--count N] [--parallel P]
+#   bash bench/run.sh [--rounds N] [--only howto,iptables-nth,...,health] [--workload equal,pareto]
+#                     [--out DIR] [--count N] [--parallel P]
+# With --only, the health bench runs only when the list names it.
 # Writes bench/out/results.md (also printed), results.json and bytes.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +33,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-node bench/bench.mjs "$@"
+out=bench/out only=''
+for ((i = 1; i <= $#; i++)); do
+	j=$((i + 1))
+	[[ ${!i} == --out ]] && out=${!j}
+	[[ ${!i} == --only ]] && only=,${!j},
+done
+# bench.mjs with only "health" would measure the limit and no method
+[[ $only == ,health, ]] || node bench/bench.mjs "$@"
 # health tracking: detection, recovery, failed connections, false alarms, CPU
-out=bench/out
-for ((i = 1; i <= $#; i++)); do [[ ${!i} == --out ]] && { j=$((i + 1)); out=${!j}; }; done
+[[ -z $only || $only == *,health,* ]] || exit 0
 node bench/health.mjs --out "$out"

@@ -1,25 +1,37 @@
 #!/usr/bin/env node
-// bench/sim.mjs: a fluid model of the bench workload, to explain the measurements and to try
-// policies linkbal does not have. No lab, no root; runs in a second.
+// bench/sim.mjs: a fluid model of the bench's workloads, to explain the measurements and to
+// try policies linkbal does not have. No lab, no root; runs in seconds.
 //
-//   node bench/sim.mjs [--rates 4.77,2.40,1.20] [--count 42] [--parallel 6] [--size 1] [--trials 2000]
+//   node bench/sim.mjs [--workload equal|pareto] [--rates 4.77,2.40,1.20] [--count N]
+//                      [--parallel P] [--size MB] [--trials 2000] [--refresh 0.25] [--seeds N]
+//
+// --seeds N: the pareto workload drawn with seeds 1 to N (each 40 MB), one result per draw:
+// how much of a result is the policy and how much the draw (the bench uses seed 1).
 //
 // Model: each link is a pipe of fixed rate (MB/s) shared equally by the downloads on it
 // (ideal TCP fairness, no slow start, no RTT); P workers each start the next download the
 // moment their previous one ends (test/lab/client.js's pool); a policy picks the link of a
 // download when it starts, as the netfilter rules pick the link of a NEW connection.
 // Fraction = (total MB / sum of rates) / time until the last download ends.
+// The workloads are bench/workload.mjs's: the same sizes, in the same order, as the lab.
+import { WORKLOADS, paretoSizes, prng } from './workload.mjs';
 
-const o = { rates: [4.77, 2.40, 1.20], count: 42, parallel: 6, size: 1, trials: 2000 };
+const o = { workload: 'equal', rates: [4.77, 2.40, 1.20], count: null, parallel: null, size: null, trials: 2000, refresh: 0.25, seeds: 0 };
 const a = process.argv.slice(2);
 for (let i = 0; i < a.length; i += 2) {
   const v = a[i + 1];
   if (a[i] === '--rates') o.rates = v.split(',').map(Number);
-  else if (a[i] in { '--count': 1, '--parallel': 1, '--size': 1, '--trials': 1 }) o[a[i].slice(2)] = Number(v);
+  else if (a[i] === '--workload') o.workload = v;
+  else if (a[i] in { '--count': 1, '--parallel': 1, '--size': 1, '--trials': 1, '--refresh': 1, '--seeds': 1 }) o[a[i].slice(2)] = Number(v);
   else throw new Error(`unknown argument ${a[i]}`);
 }
+const W = WORKLOADS[o.workload] ?? (() => { throw new Error(`unknown workload ${o.workload}`); })();
+let sizes = W.sizes.map((b) => b / 1e6);
+if (o.size !== null) sizes = sizes.map(() => o.size);
+if (o.count !== null) sizes = Array.from({ length: o.count }, (_, i) => sizes[i % sizes.length]);
+const parallel = o.parallel ?? W.parallel;
 
-// smooth weighted round robin, as lb_swrr in templates/lib/common.sh: 4:2:1 -> 0 1 0 2 0 1 0
+// smooth weighted round robin, as lb_swrr in templates/lib/weights.sh: 4:2:1 -> 0 1 0 2 0 1 0
 function swrr(w) {
   const total = w.reduce((s, x) => s + x, 0), c = w.map(() => 0), seq = [];
   for (let k = 0; k < total; k++) {
@@ -40,58 +52,103 @@ function weighted(w, rnd) {
   return w.length - 1;
 }
 
-// policies: (w) => { pick(active per link, k-th download, rnd) -> link }
+// the link with the fewest open downloads per unit of weight, the faster on a tie
+const leastLoaded = (n, w) => n.map((x, i) => [x / w[i], -w[i], i]).sort((p, q) => p[0] - q[0] || p[1] - q[1])[0][2];
+
+// the order the next new connections take from open counts n: each to the least loaded,
+// counting the ones before it (what the learner of branch heavy-least loads, issue 14); with
+// none open, the weights' own nth order
+function order(n, w, len) {
+  if (n.every((x) => x === 0)) return swrr(w);
+  const m = [...n], seq = [];
+  for (let k = 0; k < len; k++) { const l = leastLoaded(m, w); m[l]++; seq.push(l); }
+  return seq;
+}
+
+// policies: (w) => { pick(open per link, k-th download, rnd, now, size, bytes left per link) -> link,
+// refresh?(open per link, now, k) }. The "every R s" policies see the open counts only when
+// the learner samples them (every --refresh seconds, from 0), and the kernel's counter walks
+// the order loaded last from its start; "auto": before the learner's second sample it knows
+// no capacity (equal weights).
+const periodic = (w, auto, make) => {
+  let s = swrr(w.map(() => 1)), k0 = 0;
+  return {
+    refresh: (n, t, k) => { s = make(n, auto && t < o.refresh ? w.map(() => 1) : w); k0 = k; },
+    pick: (_n, k) => s[(k - k0) % s.length],
+  };
+};
+// the learner before issue 14: weights = each link's deficit of open connections,
+// 2N c/C - n (x10), spread by nth; with none open, the capacities
+function deficit(n, w) {
+  const N = n.reduce((x, y) => x + y, 0), C = w.reduce((x, y) => x + y, 0);
+  let d = n.map((x, i) => Math.max(0, Math.round((20 * N * w[i]) / C) - 10 * x));
+  if (N === 0 || d.every((x) => x === 0)) d = w.map((x) => Math.max(1, Math.round((x * 20) / Math.max(...w))));
+  const g = d.reduce((x, y) => gcd(x, y));
+  return swrr(d.map((x) => x / g));
+}
 const POLICIES = {
   'howto random 34/33/33': () => ({ pick: (_n, _k, rnd) => (rnd() < 0.34 ? 0 : rnd() < 0.5 ? 1 : 2) }),
   'random by weight': (w) => ({ pick: (_n, _k, rnd) => weighted(w, rnd) }),
   'nth (swrr) by weight': (w) => { const s = swrr(w); return { pick: (_n, k) => s[k % s.length] }; },
   'nth, plain order (a a a a b b c)': (w) => { const s = w.flatMap((x, i) => Array(x).fill(i)); return { pick: (_n, k) => s[k % s.length] }; },
-  // not in linkbal: the link with the fewest open connections per unit of weight
-  'least connections / weight': (w) => ({ pick: (n) => n.map((x, i) => [(x + 1) / w[i], -w[i], i]).sort((p, q) => p[0] - q[0] || p[1] - q[1])[0][2] }),
+  // size-oblivious placement at its best: each download decided when it starts, from the
+  // exact open counts
+  'least loaded, at connection time': (w) => ({ pick: (n) => leastLoaded(n, w) }),
+  // what no balancer knows: the size. The link where this download ends first, given the
+  // bytes still to come on each link
+  'by size (oracle)': (w) => ({ pick: (_n, _k, _r, _t, size, left) => w.map((x, i) => [(left[i] + size) / x, i]).sort((p, q) => p[0] - q[0])[0][1] }),
+  'auto: deficit weights by nth': (w) => periodic(w, true, deficit),
+  // tried for issue 14 (branch heavy-least, not merged): --mode least with configured
+  // weights, and --weight auto (learned, from equal) loading that order
+  'least: order every R s': (w) => periodic(w, false, (n, x) => order(n, x, 20)),
+  'least, auto: order every R s': (w) => periodic(w, true, (n, x) => order(n, x, 20)),
 };
+const gcd = (x, y) => (y ? gcd(y, x % y) : x);
 
 function simulate(policy, w, rnd) {
   const r = o.rates, p = POLICIES[policy](w);
-  const n = r.map(() => 0);
-  let active = [], started = 0, t = 0;
+  const n = r.map(() => 0), left = r.map(() => 0);
+  let active = [], started = 0, t = 0, nextRefresh = 0;
   const start = () => {
-    const l = p.pick(n, started++, rnd);
+    const size = sizes[started];
+    const l = p.pick(n, started++, rnd, t, size, left);
     n[l]++;
-    active.push({ l, left: o.size });
+    left[l] += size;
+    active.push({ l, left: size });
   };
-  while (started < Math.min(o.parallel, o.count)) start();
+  const refresh = () => { if (p.refresh && t >= nextRefresh - 1e-12) { p.refresh(n, t, started); nextRefresh += o.refresh; } };
+  refresh();
+  while (started < Math.min(parallel, sizes.length)) start();
   while (active.length) {
-    const dt = Math.min(...active.map((d) => d.left / (r[d.l] / n[d.l])));
-    for (const d of active) d.left -= dt * (r[d.l] / n[d.l]);
+    let dt = Math.min(...active.map((d) => d.left / (r[d.l] / n[d.l])));
+    if (p.refresh) dt = Math.min(dt, nextRefresh - t);
+    for (const d of active) { const x = dt * (r[d.l] / n[d.l]); d.left -= x; left[d.l] -= x; }
     t += dt;
     const done = active.filter((d) => d.left <= 1e-9);
     active = active.filter((d) => d.left > 1e-9);
     for (const d of done) n[d.l]--;
-    for (let k = 0; k < done.length && started < o.count; k++) start();
+    refresh();
+    for (let k = 0; k < done.length && started < sizes.length; k++) start();
   }
   return t;
 }
 
-// a small deterministic PRNG (mulberry32), so runs repeat
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const limit = (o.count * o.size) / o.rates.reduce((s, x) => s + x, 0);
+const total = sizes.reduce((s, x) => s + x, 0);
+const limit = total / o.rates.reduce((s, x) => s + x, 0);
 const q = (xs, f) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))];
-console.log(`rates ${o.rates.join(', ')} MB/s; ${o.count} x ${o.size} MB, ${o.parallel} at a time; limit ${limit.toFixed(2)} s`);
-console.log(`${'policy'.padEnd(34)} ${'weights'.padEnd(8)} fraction: median   p10   p90`);
+console.log(`workload ${o.workload}: ${sizes.length} downloads, ${total.toFixed(1)} MB (largest ${Math.max(...sizes).toFixed(2)} MB), ${parallel} at a time;`);
+console.log(`rates ${o.rates.join(', ')} MB/s; limit ${limit.toFixed(2)} s; R = ${o.refresh} s`);
+console.log(`${'policy'.padEnd(38)} ${'weights'.padEnd(8)} fraction: median   p10   p90${o.seeds ? ` (over ${o.seeds} draws)` : ''}`);
 for (const w of [[4, 2, 1], [1, 1, 1], [3, 2, 1], [5, 2, 1]]) {
   for (const policy of Object.keys(POLICIES)) {
     if (policy.startsWith('howto') && w.join() !== '1,1,1') continue;
     const rnd = prng(42);
     const deterministic = !/random/.test(policy);
-    const fr = Array.from({ length: deterministic ? 1 : o.trials }, () => limit / simulate(policy, w, rnd)).sort((x, y) => x - y);
-    console.log(`${policy.padEnd(34)} ${w.join(':').padEnd(8)}          ${q(fr, 0.5).toFixed(3)}  ${q(fr, 0.1).toFixed(3)} ${q(fr, 0.9).toFixed(3)}`);
+    // every draw is 40 MB: the same limit
+    const fr = o.seeds
+      ? Array.from({ length: o.seeds }, (_, k) => { sizes = paretoSizes({ seed: k + 1 }).map((b) => b / 1e6); return limit / simulate(policy, w, rnd); })
+      : Array.from({ length: deterministic ? 1 : o.trials }, () => limit / simulate(policy, w, rnd));
+    fr.sort((x, y) => x - y);
+    console.log(`${policy.replace('R s', `${o.refresh} s`).padEnd(38)} ${w.join(':').padEnd(8)}          ${q(fr, 0.5).toFixed(3)}  ${q(fr, 0.1).toFixed(3)} ${q(fr, 0.9).toFixed(3)}`);
   }
 }

@@ -4,8 +4,9 @@
 //   node client.js [--host 203.0.113.1] [--port 8080] [--count N] [--parallel P]
 //                  [--udp] [--hosts a,b,c] [--timeout MS]
 //     -> {"order":["10.1.1.2",...],"counts":{"10.1.1.2":n},"errors":k}
-//   node client.js --download BYTES [--count N] [--parallel P] [--host ...] [--port ...]
+//   node client.js --download BYTES[,BYTES...] [--count N] [--parallel P] [--host ...] [--port ...]
 //     -> {"seconds":s,"bytesBySource":{"10.1.0.2":b},"errors":k}
+//     (download i is BYTES number i, cycled: a list gives a workload of mixed sizes)
 //
 // Every TCP request is its own connection (no agent / keep-alive), every UDP
 // probe uses a fresh socket (new source port), so each one is a new conntrack
@@ -28,7 +29,7 @@ function parseArgs(argv) {
       case '--count': o.count = Number(val()); break;
       case '--parallel': o.parallel = Math.max(1, Number(val())); break;
       case '--udp': o.udp = true; break;
-      case '--download': o.download = Number(val()); break;
+      case '--download': o.download = val().split(',').map(Number); break;
       case '--timeout': o.timeout = Number(val()); break;
       default: throw new Error(`unknown argument ${a}`);
     }
@@ -102,12 +103,13 @@ async function main() {
   const dest = (i) => o.hosts[i % o.hosts.length];
   if (o.download !== null) {
     const t0 = process.hrtime.bigint();
-    const res = await pool(o.count, o.parallel, (i) => httpGet(dest(i), o.port, `/bytes/${o.download}`, Math.max(o.timeout, 600000), true));
+    const size = (i) => o.download[i % o.download.length];
+    const res = await pool(o.count, o.parallel, (i) => httpGet(dest(i), o.port, `/bytes/${size(i)}`, Math.max(o.timeout, 600000), true));
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const bytesBySource = {};
     let errors = 0;
-    for (const r of res) {
-      if (r.ok && r.value.bytes === o.download) bytesBySource[r.value.client] = (bytesBySource[r.value.client] || 0) + r.value.bytes;
+    for (const [i, r] of res.entries()) {
+      if (r.ok && r.value.bytes === size(i)) bytesBySource[r.value.client] = (bytesBySource[r.value.client] || 0) + r.value.bytes;
       else errors++;
     }
     process.stdout.write(JSON.stringify({ seconds, bytesBySource, errors }) + '\n');

@@ -273,9 +273,10 @@ export class Lab {
     return { order, counts, errors: raw.errors, errorMessages: raw.errorMessages ?? [] };
   }
 
-  /** Download /bytes/<bytes> `count` times, `parallel` at a time (for benchmarks). */
-  download(bytes: number, count: number, parallel: number, opts: { fromLan?: boolean; port?: number; hosts?: string[] } = {}): DownloadResult {
-    const args = [process.execPath, CLIENT_JS, '--download', String(bytes), '--count', String(count), '--parallel', String(parallel)];
+  /** Download /bytes/<bytes> `count` times, `parallel` at a time (for benchmarks); a list of
+   *  sizes is a mixed workload, download i taking size i (cycled). */
+  download(bytes: number | number[], count: number, parallel: number, opts: { fromLan?: boolean; port?: number; hosts?: string[] } = {}): DownloadResult {
+    const args = [process.execPath, CLIENT_JS, '--download', [bytes].flat().join(','), '--count', String(count), '--parallel', String(parallel)];
     const port = opts.port ?? (opts.fromLan ? LAN_PORT : undefined);
     if (port !== undefined) args.push('--port', String(port));
     if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
