@@ -24,7 +24,8 @@ lint: build
 	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/linkbal debian/postinst debian/prerm debian/postrm debian/site/preinst debian/site/postinst debian/site/prerm debian/site/postrm debian/site/netfilter-persistent-plugin
 	shellcheck test/lab/*.sh bench/*.sh
 
-# unit: its files two at a time; the root tiers one file at a time (vitest.config.ts)
+# unit and e2e: their files two at a time (each e2e file has labs of its own, named apart);
+# kernel and pkg one file at a time (vitest.config.ts)
 unit: build
 	npx vitest run --fileParallelism --maxWorkers 2 test/unit/
 
@@ -32,7 +33,7 @@ kernel: build
 	npx vitest run test/kernel/
 
 e2e: build
-	npx vitest run test/e2e/
+	npx vitest run --fileParallelism --maxWorkers 2 --minWorkers 2 test/e2e/
 
 pkg: build
 	npx vitest run test/deb/

@@ -108,20 +108,20 @@ describe('health tracking: no false alarm, carrier, flapping, tiers (nftables)',
   });
 
   // three ways a healthy link looks ill, one per link, in the same 20 s: none may take it out
-  it('makes no transition with one of two probe targets dead, with 5% loss, or under 500 ms latency spikes', () => {
+  it('makes no transition with one of two probe targets dead, with 5% loss, or under 750 ms latency spikes', () => {
     t.lab.execOk(['sh', '-c', ': >/run/linkbal-events']);
     // the default link (source 10.1.0.2): its probes to 203.0.113.2 are dropped at the far end
     t.lab.netexec('net', ['nft', 'add table ip deadtarget; add chain ip deadtarget in { type filter hook input priority 0; };'
       + ' add rule ip deadtarget in ip saddr 10.1.0.2 ip daddr 203.0.113.2 icmp type echo-request drop']);
     // wan1: its ISP loses 5% of what it forwards
     t.cut('wan1', 5);
-    // wan2: every second for 20 s, 125 kB at once from the far side to wan2's address: the
-    // queue to wan2 holds half a second, and drains (bufferbloat, as on LTE under load)
+    // wan2: every second for 20 s, 190 kB at once from the far side to wan2's address: the
+    // queue to wan2 holds 0.75 s, and drains (bufferbloat, as on LTE under load)
     t.lab.netexec('isp2', ['tc', 'qdisc', 'replace', 'dev', 'tohost', 'root', 'tbf', 'rate', '2mbit', 'burst', '16kb', 'latency', '900ms']);
     try {
       const r = t.lab.netexec('net', [process.execPath, '-e', `const s = require('dgram').createSocket('udp4');
         const b = Buffer.alloc(1250); let n = 0;
-        const t = setInterval(() => { for (let i = 0; i < 100; i++) s.send(b, 9, '10.1.2.2');
+        const t = setInterval(() => { for (let i = 0; i < 150; i++) s.send(b, 9, '10.1.2.2');
           if (++n === 20) { clearInterval(t); setTimeout(() => s.close(), 500); } }, 1000);`]);
       expect(r.status, r.stderr).toBe(0);
       // the probes did see the spikes: round trips of 300 ms and more among the last 30
