@@ -2,7 +2,7 @@
 // "#" to the end of a line a comment. linkbal-gen saves what it used as
 // /etc/linkbal/linkbal.conf; `--config` on that file gives the same files byte for byte.
 import { KEYS, type Key, type Problem, type Settings, addSetting, emptySettings } from './settings.js';
-import { type Plan, hex, weightText } from './model.js';
+import { type Plan, hasInet6, hex, weightText } from './model.js';
 import { VERSION } from './version.js';
 
 export function parseConfig(text: string, file: string): { settings: Settings; problems: Problem[] } {
@@ -51,14 +51,15 @@ export function formatConfig(plan: Plan): string {
     '',
     '# uplinks: interface, gateway (IPv4 address or dhcp), weight (1-1000, or auto: learned),',
     '# failover tier (1-9: 1 primary, higher a backup)',
-    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw} weight ${weightText(plan, l)} tier ${l.tier}`),
+    ...(hasInet6(plan) ? ['# gw6: its IPv6 next hop, or auto (the router of its router advertisements); without it, its IPv6 is left alone'] : []),
+    ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw}${l.gw6 ? ` gw6 ${l.gw6}` : ''} weight ${weightText(plan, l)} tier ${l.tier}`),
     '',
     '# addresses each link pings through itself to tell whether it works; none: no tracking',
     ...(plan.probes.length ? plan.probes.map((p) => `probe ${p}`) : ['probe none']),
   ];
-  if (plan.bypassDst.length || plan.bypassPorts.length) {
+  if (plan.bypassDst.length || plan.bypassDst6.length || plan.bypassPorts.length) {
     lines.push('', '# connections that always use the default link');
-    lines.push(...plan.bypassDst.map((d) => `bypass-dst ${d}`));
+    lines.push(...[...plan.bypassDst, ...plan.bypassDst6].map((d) => `bypass-dst ${d}`));
     lines.push(...plan.bypassPorts.map((p) => `bypass-port ${p.proto}/${p.spec}`));
   }
   if (plan.lan.length) {

@@ -27,15 +27,17 @@ export interface Io {
 }
 
 const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
-  { key: 'iface', arg: '<IFACE>', help: 'an uplink; --gw, --weight and --tier after it are its own' },
+  { key: 'iface', arg: '<IFACE>', help: 'an uplink; --gw, --gw6, --weight and --tier after it are its own' },
   { key: 'gw', arg: '<GATEWAY>', help: "the uplink's gateway: an IPv4 address, or dhcp to find it at ifup" },
+  { key: 'gw6', arg: '<GATEWAY6>', help: "balance the uplink's IPv6 too, through this IPv6 next hop, or auto: the router " +
+    'its router advertisements name (without it, IPv6 is left alone)' },
   { key: 'weight', arg: '<N>', help: "the uplink's share of new connections, 1-1000 (default 1), or auto: learned from what each link delivers" },
   { key: 'tier', arg: '<N>', help: "the uplink's failover tier, 1-9 (default 1: primary; higher: a backup, used when no lower tier works)" },
   { key: 'default-weight', arg: '<N>', help: "the default link's share, 0-1000 (default 1; 0: only when no uplink is up)" },
   { key: 'default-tier', arg: '<N>', help: "the default link's failover tier, 1-9 (default 1: primary)" },
   { key: 'mode', arg: '<MODE>', help: 'nth (weighted round robin, default), random, or hash (by destination)' },
   { key: 'backend', arg: '<BACKEND>', help: 'nftables or iptables (default: nftables where nft is installed)' },
-  { key: 'bypass-dst', arg: '<CIDR>', help: 'connections to this network always use the default link' },
+  { key: 'bypass-dst', arg: '<CIDR>', help: 'connections to this network (IPv4, or IPv6 with --gw6) always use the default link' },
   { key: 'bypass-port', arg: '<PROTO/PORTS>', help: 'tcp or udp ports (21,22,8000-8100) that always use the default link' },
   { key: 'lan', arg: '<IFACE>', help: 'balance connections forwarded from this LAN interface too' },
   { key: 'probe', arg: '<ADDR>', help: 'an IPv4 address each link pings through itself to tell whether it works ' +

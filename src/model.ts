@@ -12,6 +12,9 @@ export type Backend = 'iptables' | 'nftables';
 export interface Link {
   readonly iface: string;
   readonly gw: string; // dotted IPv4 or "dhcp"
+  /** its IPv6 next hop (RFC 5952 text, link-local allowed) or "auto" (the router learned
+   *  from router advertisements); "": its IPv6 is left alone (--gw6 not given) */
+  readonly gw6: string;
   readonly weight: number;
   readonly number: number; // K: 2.. in the order given (1 is the default link)
   readonly mark: number; // K * the lowest set bit of the mark mask: the link's real mark value
@@ -37,6 +40,7 @@ export interface Plan {
   readonly backend: Backend;
   readonly flushOnDown: boolean;
   readonly bypassDst: readonly string[]; // canonical "a.b.c.d/n"
+  readonly bypassDst6: readonly string[]; // canonical RFC 5952 "2001:db8::/32"
   readonly bypassPorts: readonly BypassPorts[];
   readonly lan: readonly string[];
   /** dotted IPv4 addresses each link's health tracker pings through it; empty: no tracking */
@@ -59,6 +63,11 @@ export function markUnit(mask: number): number {
   let unit = 1;
   while (mask > 0 && Math.floor(mask / unit) % 2 === 0) unit *= 2;
   return unit;
+}
+
+/** Whether linkbal balances IPv6 too: some listed link has --gw6. */
+export function hasInet6(plan: Plan): boolean {
+  return plan.links.some((l) => l.gw6 !== '');
 }
 
 /** A link's weight as the config file and the site package's description write it. */

@@ -3,7 +3,7 @@ import Handlebars from 'handlebars';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { type Plan, hex } from './model.js';
+import { type Plan, hasInet6, hex } from './model.js';
 import { formatConfig } from './config.js';
 import { iptablesPorts } from './backends/iptables.js';
 import { nftablesPorts } from './backends/nftables.js';
@@ -72,6 +72,9 @@ export function render(plan: Plan): RenderedFile[] {
     linksTable: lines(plan.links.map((l) => `${l.iface} ${l.gw} ${l.weight} ${l.mark} ${l.table} ${l.tier}`)),
     lanList: plan.lan.join(' '),
     bypassDstList: plan.bypassDst.join(' '),
+    inet6: hasInet6(plan),
+    links6Table: lines(plan.links.filter((l) => l.gw6).map((l) => `${l.iface} ${l.gw6}`)),
+    bypassDst6List: plan.bypassDst6.join(' '),
     bypassPortsTable: lines((plan.backend === 'iptables' ? iptablesPorts(plan) : nftablesPorts(plan))
       .map((p) => `${p.proto} ${p.ports}`)),
     lib: lib([...RULES_LIB.slice(0, -1), plan.backend, ...RULES_LIB.slice(-1)]),

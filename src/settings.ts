@@ -14,14 +14,15 @@ export interface Problem { where: string; message: string }
 export interface RawLink {
   iface: Value;
   gw?: Value;
+  gw6?: Value;
   weight?: Value;
   tier?: Value;
-  extra: Value[]; // a second --gw, --weight or --tier for the same --iface
+  extra: Value[]; // a second --gw, --gw6, --weight or --tier for the same --iface
 }
 
 export interface Settings {
   links: RawLink[];
-  orphans: Value[]; // --gw, --weight or --tier before any --iface
+  orphans: Value[]; // --gw, --gw6, --weight or --tier before any --iface
   defaultWeight?: Value;
   defaultTier?: Value;
   mode?: Value;
@@ -38,7 +39,7 @@ export interface Settings {
 
 /** The keys of a setting, as flags without "--" and as config-file words. */
 export const KEYS = [
-  'iface', 'gw', 'weight', 'tier', 'default-weight', 'default-tier', 'mode', 'backend',
+  'iface', 'gw', 'gw6', 'weight', 'tier', 'default-weight', 'default-tier', 'mode', 'backend',
   'bypass-dst', 'bypass-port', 'lan', 'flush-on-down', 'probe', 'mark-mask', 'pref', 'table-base',
 ] as const;
 export type Key = (typeof KEYS)[number];
@@ -47,12 +48,13 @@ export function emptySettings(): Settings {
   return { links: [], orphans: [], bypassDst: [], bypassPort: [], lan: [], probe: [] };
 }
 
-/** Add one setting in the order it was given: --gw, --weight and --tier belong to the last --iface. */
+/** Add one setting in the order it was given: --gw, --gw6, --weight and --tier belong to the last --iface. */
 export function addSetting(s: Settings, key: Key, v: Value): void {
   const last = s.links[s.links.length - 1];
   switch (key) {
     case 'iface': s.links.push({ iface: v, extra: [] }); break;
     case 'gw':
+    case 'gw6':
     case 'weight':
     case 'tier':
       if (!last) s.orphans.push(v);

@@ -1,5 +1,7 @@
 // Settings -> Plan, or every problem at once. Each message names the flag (or file:line),
-// shows the value, and says what is wrong.
+// shows the value, and says what is wrong. IPv6 text is read by ipaddr.js (strict RFC 4291
+// forms) and written back in RFC 5952's canonical form.
+import ipaddr from 'ipaddr.js';
 import type { Problem, Settings, Value } from './settings.js';
 import {
   type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
@@ -45,6 +47,24 @@ function gatewayProblem(s: string): string | undefined {
   return undefined;
 }
 
+/** An IPv6 address without a zone (%eth1), or undefined. */
+function parseIPv6(s: string): ipaddr.IPv6 | undefined {
+  if (!ipaddr.IPv6.isValid(s) || s.includes('%')) return undefined;
+  return ipaddr.IPv6.parse(s);
+}
+
+/** --gw6: "auto", or an IPv6 unicast next hop (link-local allowed: routers usually are). */
+function gateway6Problem(s: string): string | undefined {
+  if (s === 'auto') return undefined;
+  if (s.includes('%')) return 'has a zone (%...): give the address alone, the link\'s interface is its zone';
+  const a = parseIPv6(s);
+  if (!a) return 'is not an IPv6 address or "auto"';
+  if (['unspecified', 'loopback', 'multicast', 'ipv4Mapped'].includes(a.range())) {
+    return 'is not a usable IPv6 gateway address (not ::, ::1, multicast ff00::/8 or IPv4-mapped)';
+  }
+  return undefined;
+}
+
 function probeProblem(s: string): string | undefined {
   const o = parseIPv4(s);
   if (!o) return 'is not an IPv4 address or "none"';
@@ -60,6 +80,7 @@ function parseInteger(s: string, min: number, max: number): number | undefined {
 }
 
 export function parseCidr(s: string): { value?: string; problem?: string } {
+  if (s.includes(':')) return parseCidr6(s);
   const m = /^([^/]+)(?:\/(\d{1,2}))?$/.exec(s);
   const o = m ? parseIPv4(m[1] as string) : undefined;
   const len = m?.[2] === undefined ? 32 : Number(m[2]);
@@ -74,6 +95,17 @@ export function parseCidr(s: string): { value?: string; problem?: string } {
     return { problem: `has host bits set; the network is ${n}/${len}` };
   }
   return { value: `${o.join('.')}/${len}` };
+}
+
+/** An IPv6 address or prefix ("2001:db8::/32"), in RFC 5952 form; host bits refused. */
+export function parseCidr6(s: string): { value?: string; problem?: string } {
+  const m = /^([^/]+)(?:\/(0|[1-9]\d{0,2}))?$/.exec(s);
+  const a = m ? parseIPv6(m[1] as string) : undefined;
+  const len = m?.[2] === undefined ? 128 : Number(m[2]);
+  if (!m || !a || len > 128) return { problem: 'is not an IPv6 address or prefix (like 2001:db8::/32)' };
+  const net = ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${len}`).toRFC5952String();
+  if (net !== a.toRFC5952String()) return { problem: `has host bits set; the network is ${net}/${len}` };
+  return { value: `${net}/${len}` };
 }
 
 export function parsePorts(s: string): { value?: BypassPorts; problem?: string } {
@@ -125,6 +157,10 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
       const g = gatewayProblem(raw.gw.value);
       if (g) bad(raw.gw, g);
     }
+    if (raw.gw6) {
+      const g = gateway6Problem(raw.gw6.value);
+      if (g) bad(raw.gw6, g);
+    }
     const given = raw.weight?.value;
     const weight = given === undefined || (auto && given === 'auto') ? 1 : parseInteger(given, 1, 1000);
     if (raw.weight && auto && given !== 'auto') {
@@ -133,7 +169,8 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     const tier = raw.tier ? parseInteger(raw.tier.value, 1, MAX_TIER) : 1;
     if (tier === undefined && raw.tier) bad(raw.tier, TIER_PROBLEM);
     // mark and table once --mark-mask and --table-base are known, below
-    links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', weight: weight ?? 1, number: i + 2, mark: 0, table: 0, tier: tier ?? 1 });
+    const gw6 = raw.gw6 && raw.gw6.value !== 'auto' ? parseIPv6(raw.gw6.value)?.toRFC5952String() : raw.gw6?.value;
+    links.push({ iface: raw.iface.value, gw: raw.gw?.value ?? '', gw6: gw6 ?? '', weight: weight ?? 1, number: i + 2, mark: 0, table: 0, tier: tier ?? 1 });
   });
   // the link numbers: 1 the default link, 2.. the listed ones
   const last = s.links.length + 1;
@@ -198,10 +235,15 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
   }
 
   const bypassDst: string[] = [];
+  const bypassDst6: string[] = [];
+  const inet6 = s.links.find((l) => l.gw6);
   for (const v of s.bypassDst) {
     const r = parseCidr(v.value);
+    const list = v.value.includes(':') ? bypassDst6 : bypassDst;
     if (r.problem) bad(v, r.problem);
-    else if (r.value !== undefined && !bypassDst.includes(r.value)) bypassDst.push(r.value);
+    else if (list === bypassDst6 && !inet6) {
+      bad(v, 'is an IPv6 network, but no --iface has --gw6: linkbal leaves IPv6 alone');
+    } else if (r.value !== undefined && !list.includes(r.value)) list.push(r.value);
   }
   const bypassPorts: BypassPorts[] = [];
   for (const v of s.bypassPort) {
@@ -247,7 +289,7 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     ok: true,
     plan: {
       links: numbered, defaultWeight, defaultTier, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown,
-      bypassDst, bypassPorts, lan, probes, markMask, pref, tableBase,
+      bypassDst, bypassDst6, bypassPorts, lan, probes, markMask, pref, tableBase,
     },
   };
 }

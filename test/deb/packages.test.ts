@@ -44,7 +44,9 @@ describe('make deb: the tool package', () => {
   it('renders the same files from the package as from the checkout', () => {
     const x = tmpdir();
     sh('dpkg-deb', ['-x', deb, x]);
-    const args = ['--iface', 'eth1', '--gw', '172.16.0.1', '--iface', 'wan2', '--gw', 'dhcp', '--weight', '3', '--backend', 'iptables'];
+    // --gw6 and an IPv6 bypass: the bundled ipaddr.js reads them
+    const args = ['--iface', 'eth1', '--gw', '172.16.0.1', '--gw6', 'FE80::1', '--iface', 'wan2', '--gw', 'dhcp', '--weight', '3',
+      '--bypass-dst', '2001:db8::/32', '--backend', 'iptables'];
     const a = tmpdir();
     const b = tmpdir();
     expect(sh(path.join(x, 'usr/bin/linkbal-gen'), [...args, '--root', a]).status).toBe(0);
@@ -61,6 +63,9 @@ describe('make deb: the tool package', () => {
     const bad = sh(node18, [path.join(x, 'usr/share/linkbal/linkbal-gen.mjs'), '--iface', 'eth1', '--gw', 'x']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--gw #1: "x" is not an IPv4 address');
+    const bad6 = sh(node18, [path.join(x, 'usr/share/linkbal/linkbal-gen.mjs'), '--iface', 'eth1', '--gw', '10.0.0.1', '--gw6', '2001:db8::1/64']);
+    expect(bad6.status).toBe(2);
+    expect(bad6.stderr).toContain('--gw6 #1: "2001:db8::1/64" is not an IPv6 address or "auto"');
   });
 
   it('builds the same site package from the package as from the checkout (debian/site/ beside the bundle)', () => {
