@@ -3,6 +3,7 @@
 # See test/lab/README.md for the topology and the mount isolation.
 #
 #   lab.sh create NAME [--uplinks N] [--rate wan0=40mbit,...] [--dhcp wanK]... [--renew SECONDS] [--lan] [--owner PID]
+#                      [--ipv6] [--ra wanK]   (dual stack; --ra: that uplink's IPv6 from router advertisements)
 #   lab.sh router NAME wanK ADDR          dnsmasq of a --dhcp uplink restarted with router ADDR
 #   lab.sh exec NAME CMD [ARGS...]        host ns + private mounts of the lab root
 #   lab.sh netexec NAME NS CMD [ARGS...]  NS = host|ispI|net|lan (no extra mounts)
@@ -165,8 +166,8 @@ create_cleanup() {
 	fi
 }
 
-write_root() { # ROOT UPLINKS DHCP_LIST
-	local root=$1 n=$2 dhcp=" $3 " i
+write_root() { # ROOT UPLINKS DHCP_LIST [RA_LIST]; IPV6=1: inet6 stanzas too
+	local root=$1 n=$2 dhcp=" $3 " ra=" ${4:-} " i
 	mkdir -p "$root"/etc/network/{if-up.d,if-down.d,if-pre-up.d,if-post-down.d,interfaces.d} \
 		"$root"/etc/linkbal \
 		"$root"/etc/dhcp/{dhclient-enter-hooks.d,dhclient-exit-hooks.d} \
@@ -190,6 +191,21 @@ write_root() { # ROOT UPLINKS DHCP_LIST
 				echo "iface wan$i inet static"
 				echo "	address 10.1.$i.2/24"
 				if ((i == 0)); then echo "	gateway 10.1.0.1"; fi
+				# an --ra uplink: its inet stanza brings the device up before the inet6 one sets
+				# accept_ra 2, and a router solicits routers only where it is 2 by then (README)
+				if [[ $ra == *" wan$i "* ]]; then echo "	pre-up sysctl -qw net.ipv6.conf.wan$i.accept_ra=2"; fi
+			fi
+			((IPV6)) || continue
+			# IPv6: 2001:db8:1:I::/64 from ISP I (its router ::1); DAD skipped, the lab's
+			# addresses are unique; --ra: SLAAC and the router from router advertisements
+			echo
+			if [[ $ra == *" wan$i "* ]]; then
+				echo "iface wan$i inet6 auto"
+			else
+				echo "iface wan$i inet6 static"
+				echo "	address 2001:db8:1:$i::2/64"
+				echo "	dad-attempts 0"
+				if ((i == 0)); then echo "	gateway 2001:db8:1:0::1"; fi
 			fi
 		done
 	} >"$root/etc/network/interfaces"
@@ -210,9 +226,24 @@ start_dnsmasq() { # NAME STATE INDEX [ROUTER]; RENEW: T1 in seconds (T2 twice th
 		die "dnsmasq failed in $isp: $(cat "$s/dnsmasq-isp$k.out" "$s/dnsmasq-isp$k.log" 2>/dev/null)"
 }
 
+# dnsmasq's router advertisements for uplink INDEX (SLAAC in 2001:db8:1:INDEX::/64), every
+# 2 s, router lifetime 30 s; its own instance, beside a --dhcp one.
+start_ra() { # NAME STATE INDEX
+	local isp="lb-$1-isp$3" s=$2 k=$3
+	ip netns exec "$isp" dnsmasq \
+		--conf-file=/dev/null --port=0 --user=root --group=root \
+		--interface=tohost --bind-interfaces --enable-ra \
+		--dhcp-range="2001:db8:1:$k::,ra-only,64,10m" --ra-param=tohost,2,30 \
+		--pid-file="$s/dnsmasq-ra$k.pid" \
+		--log-facility="$s/dnsmasq-ra$k.log" --log-dhcp \
+		</dev/null >>"$s/dnsmasq-ra$k.out" 2>&1 ||
+		die "dnsmasq (RA) failed in $isp: $(cat "$s/dnsmasq-ra$k.out" "$s/dnsmasq-ra$k.log" 2>/dev/null)"
+}
+
 start_server() { # NAME STATE
-	local net="lb-$1-net" s=$2 i
-	setsid ip netns exec "$net" "$NODE" "$HERE/server.js" \
+	local net="lb-$1-net" s=$2 i v6=()
+	((IPV6)) && v6=(--ipv6)
+	setsid ip netns exec "$net" "$NODE" "$HERE/server.js" "${v6[@]}" \
 		--log "$s/server.log" --ready "$s/server.ready" \
 		</dev/null >"$s/server.out" 2>&1 &
 	echo $! >"$s/server.pid"
@@ -224,13 +255,33 @@ start_server() { # NAME STATE
 	die "server.js did not start: $(cat "$s/server.out" 2>/dev/null)"
 }
 
+# The IPv6 side of ISP I: it routes 2001:db8::/32 (the servers at 2001:db8:ff::1-3 in net),
+# its uplink's network is 2001:db8:1:I::/64, and like the IPv4 side (rp_filter) it drops a
+# packet from the host whose source is not in that network, counted (table ip6 labguard6,
+# counter "spoofed"); anything to an address outside 2001:db8::/32 is dropped and counted.
+add_isp6() { # NAME I
+	local isp="lb-$1-isp$2" net="lb-$1-net" i=$2
+	nsysctl "$isp" net.ipv6.conf.all.forwarding 1
+	ip -n "$isp" addr add "2001:db8:1:$i::1/64" dev tohost nodad
+	ip -n "$isp" addr add "2001:db8:2:$i::2/64" dev tonet nodad
+	ip -n "$net" addr add "2001:db8:2:$i::1/64" dev "isp$i" nodad
+	ip -n "$isp" route add default via "2001:db8:2:$i::1"
+	ip -n "$net" route add "2001:db8:1:$i::/64" via "2001:db8:2:$i::2"
+	ip netns exec "$isp" nft "add table ip6 labguard6
+		add counter ip6 labguard6 spoofed
+		add chain ip6 labguard6 guard { type filter hook forward priority -10; }
+		add rule ip6 labguard6 guard iifname \"tohost\" ip6 saddr != 2001:db8:1:$i::/64 counter name spoofed drop
+		add rule ip6 labguard6 guard ip6 daddr != 2001:db8::/32 counter drop"
+}
+
 cmd_create() {
 	local name=${1:-}
 	[[ $# -ge 1 ]] || usage
 	shift
 	check_name "$name"
-	local uplinks=3 rate="" dhcp=() lan=0 owner=$PPID
+	local uplinks=3 rate="" dhcp=() ra=() lan=0 owner=$PPID
 	RENEW=
+	IPV6=0
 	while (($#)); do
 		case $1 in
 		--uplinks) uplinks=${2:-}; shift 2 || usage ;;
@@ -238,6 +289,8 @@ cmd_create() {
 		--dhcp) dhcp+=("${2:-}"); shift 2 || usage ;;
 		--renew) RENEW=${2:-}; shift 2 || usage ;;
 		--lan) lan=1; shift ;;
+		--ipv6) IPV6=1; shift ;;
+		--ra) ra+=("${2:-}"); IPV6=1; shift 2 || usage ;;
 		--owner) owner=${2:-}; shift 2 || usage ;;
 		*) die "create: unknown option '$1'" ;;
 		esac
@@ -250,6 +303,10 @@ cmd_create() {
 	local d spec k r
 	for d in "${dhcp[@]}"; do
 		valid_uplink "$d" "$uplinks" || die "--dhcp: no such uplink '$d'"
+	done
+	for d in "${ra[@]}"; do
+		valid_uplink "$d" "$uplinks" || die "--ra: no such uplink '$d'"
+		[[ $d != wan0 ]] || die "--ra: wan0 is the default link, configured statically"
 	done
 	declare -A rates=()
 	if [[ -n $rate ]]; then
@@ -288,9 +345,10 @@ cmd_create() {
 	proc_id $$ >"$state/creator"
 	proc_id "$owner" >"$state/owner"
 	printf '%s\n' "uplinks=$uplinks" "dhcp=${dhcp[*]}" "lan=$lan" "rate=$rate" "renew=$RENEW" >"$state/config"
+	((IPV6)) && printf '%s\n' "ipv6=1" "ra=${ra[*]}" >>"$state/config"
 	mkdir -p "$state/mnt"
 	root="$state/root"
-	write_root "$root" "$uplinks" "${dhcp[*]}"
+	write_root "$root" "$uplinks" "${dhcp[*]}" "${ra[*]}"
 
 	h="lb-$name-host"
 	net="lb-$name-net"
@@ -305,11 +363,20 @@ cmd_create() {
 	# masquerading put on the same address and port: its SYN refused (PAWS), reset and
 	# sent again as a new flow, which takes a second round-robin turn. So it keeps none.
 	nsysctl "$net" net.ipv4.tcp_max_tw_buckets 0
+	if ((IPV6)); then
+		# the IPv6 servers, and the host a router (it forwards, so an uplink's router
+		# advertisements count only where its stanza says accept_ra 2, as inet6 auto does)
+		for i in 1 2 3; do ip -n "$net" addr add "2001:db8:ff::$i/128" dev lo; done
+		nsysctl "$h" net.ipv6.conf.all.forwarding 1
+	fi
 
 	for ((i = 0; i < uplinks; i++)); do
 		isp="lb-$name-isp$i"
 		ip netns add "$isp"
 		ip -n "$isp" link set lo up
+		# IPv6: its link-local address usable as soon as the host's device comes up (router
+		# advertisements and their answers to solicitations are sent from it)
+		((IPV6)) && nsysctl "$isp" net.ipv6.conf.default.accept_dad 0
 		nsysctl "$isp" net.ipv4.ip_forward 1
 		# strict reverse path filter = ISP anti-spoofing: a packet with a
 		# source address of another uplink sent through this ISP is dropped
@@ -317,6 +384,8 @@ cmd_create() {
 		nsysctl "$isp" net.ipv4.conf.default.rp_filter 1
 		# host <-> ISP i (host side left down and unaddressed: ifupdown does it)
 		ip -n "$h" link add "wan$i" type veth peer name tohost netns "$isp"
+		# the lab's IPv6 addresses are unique: usable at once, no duplicate address detection
+		((IPV6)) && nsysctl "$h" "net.ipv6.conf.wan$i.accept_dad" 0
 		ip -n "$isp" addr add "10.1.$i.1/24" dev tohost
 		ip -n "$isp" link set tohost up
 		# ISP i <-> net
@@ -331,6 +400,7 @@ cmd_create() {
 		ip -n "$net" addr add "10.2.$i.1/24" dev "isp$i"
 		ip -n "$net" link set "isp$i" up
 		ip -n "$net" route add "10.1.$i.0/24" via "10.2.$i.2"
+		((IPV6)) && add_isp6 "$name" "$i"
 		if [[ -n ${rates[wan$i]:-} ]]; then
 			# download direction only (ISP -> host)
 			tc -n "$isp" qdisc add dev tohost root tbf rate "${rates[wan$i]}" burst 64kb latency 100ms
@@ -348,10 +418,18 @@ cmd_create() {
 		ip -n "$lanns" link set eth0 up
 		ip -n "$lanns" route add default via 10.3.0.1
 		nsysctl "$h" net.ipv4.ip_forward 1
+		if ((IPV6)); then
+			ip -n "$h" addr add 2001:db8:3::1/64 dev lan0 nodad
+			ip -n "$lanns" addr add 2001:db8:3::2/64 dev eth0 nodad
+			ip -n "$lanns" route add default via 2001:db8:3::1
+		fi
 	fi
 
 	for d in "${dhcp[@]}"; do
 		start_dnsmasq "$name" "$state" "${d#wan}"
+	done
+	for d in "${ra[@]}"; do
+		start_ra "$name" "$state" "${d#wan}"
 	done
 	start_server "$name" "$state"
 

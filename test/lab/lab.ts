@@ -32,6 +32,11 @@ export interface LabOptions {
   renew?: number;
   /** add the lb-NAME-lan namespace (client 10.3.0.2 behind host lan0 10.3.0.1) */
   lan?: boolean;
+  /** dual stack: inet6 stanzas (uplink I 2001:db8:1:I::2/64, router ::1), servers at
+   *  2001:db8:ff::1-3, the LAN 2001:db8:3::/64 (client ::2) */
+  ipv6?: boolean;
+  /** uplinks whose IPv6 comes from router advertisements (`inet6 auto`, dnsmasq RA); implies ipv6 */
+  ra?: string[];
   /** lab names are this and a counter (default: this process's id and thread, then the counter) */
   prefix?: string;
 }
@@ -55,7 +60,7 @@ export interface ConnectionOptions {
   udp?: boolean;
   /** run the client in the lan namespace (needs { lan: true }) */
   fromLan?: boolean;
-  /** destinations to cycle through, default ['203.0.113.1'] */
+  /** destinations to cycle through, default ['203.0.113.1'] (IPv6: 2001:db8:ff::1-3 with ipv6) */
   hosts?: string[];
   /** connections in flight at once (default 1 = sequential) */
   parallel?: number;
@@ -93,10 +98,13 @@ export interface ServerLogEntry {
   t: number;
 }
 
-/** Map an address seen by the server to the uplink it came through. */
+/** Map an address seen by the server to the uplink it came through: 10.1.I.x, or
+ *  2001:db8:1:I::/64 (I written as decimal digits; 0 compressed away: 2001:db8:1::2). */
 export function uplinkOf(addr: string): string {
   const m = /^10\.1\.(\d+)\.\d+$/.exec(addr);
-  return m ? `wan${m[1]}` : addr;
+  if (m) return `wan${m[1]}`;
+  const m6 = /^2001:db8:1:(?:(\d+):|:)/.exec(addr);
+  return m6 ? `wan${m6[1] ?? '0'}` : addr;
 }
 
 function childEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
@@ -208,6 +216,8 @@ export class Lab {
     for (const d of opts.dhcp ?? []) args.push('--dhcp', d);
     if (opts.renew !== undefined) args.push('--renew', String(opts.renew));
     if (opts.lan) args.push('--lan');
+    if (opts.ipv6) args.push('--ipv6');
+    for (const d of opts.ra ?? []) args.push('--ra', d);
     args.push('--owner', String(process.pid));
     for (let attempt = 0; attempt < 50; attempt++) {
       // [a-z0-9]{1,8}: 4 chars pid, 1 char worker thread, counter
@@ -332,8 +342,24 @@ export class Lab {
     for (let i = 0; i < (this.options.uplinks ?? 3); i++) {
       const r = this.netexec(`isp${i}`, ['nft', 'list', 'table', 'ip', 'labguard']);
       n += Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? 0);
+      if (!this.dualStack()) continue;
+      const r6 = this.netexec(`isp${i}`, ['nft', 'list', 'chain', 'ip6', 'labguard6', 'guard']);
+      n += Number(/daddr != 2001:db8::\/32 counter packets (\d+)/.exec(r6.stdout)?.[1] ?? 0);
     }
     return n;
+  }
+
+  private dualStack(): boolean {
+    return Boolean(this.options.ipv6 || this.options.ra?.length);
+  }
+
+  /** IPv6 packets from the host that ISP I dropped for a source outside its 2001:db8:1:I::/64
+   *  (another ISP's address leaking out of this uplink). */
+  spoofed6(i: number): number {
+    const r = this.netexec(`isp${i}`, ['nft', 'list', 'counter', 'ip6', 'labguard6', 'spoofed']);
+    const m = /packets (\d+)/.exec(r.stdout);
+    if (!m) throw new Error(`isp${i}: no ip6 labguard6 counter: ${r.stderr}`);
+    return Number(m[1]);
   }
 
   /** Tear the lab down; then fail if anything in it sent to an address outside the lab. */

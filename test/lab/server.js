@@ -2,10 +2,11 @@
 // (ES module: the repo package.json has "type": "module")
 // linkbal lab server: runs inside the lab's "net" namespace (see README.md).
 //
-//   node server.js [--log FILE] [--ready FILE] [--addrs 203.0.113.1,203.0.113.2,...]
+//   node server.js [--log FILE] [--ready FILE] [--addrs 203.0.113.1,203.0.113.2,...] [--ipv6]
 //
 // HTTP   on TCP 80, 443, 8080, 8081 (plain HTTP, Connection: close)
 //          GET /         -> body = client IPv4 address as seen here
+//          (--ipv6: HTTP on IPv6 too, the same ports; the body the client's IPv6 address)
 //          GET /bytes/N  -> N bytes (max 100 MB), header X-Client: <addr>
 // UDP    on 53, 5353: every datagram is answered with the client address
 // FTP    on TCP 21: minimal passive-mode server; RETR <anything> sends the
@@ -24,6 +25,7 @@ function opt(name, def) {
 }
 const logFile = opt('--log', null);
 const readyFile = opt('--ready', null);
+const ipv6 = args.includes('--ipv6');
 const addrs = opt('--addrs', '203.0.113.1,203.0.113.2,203.0.113.3').split(',');
 const FTP_ADDR = addrs[0];
 const HTTP_PORTS = [80, 443, 8080, 8081];
@@ -78,7 +80,13 @@ function startHttp(port) {
   return new Promise((resolve, reject) => {
     srv.once('error', reject);
     srv.listen(port, '0.0.0.0', resolve);
-  });
+  }).then(() => ipv6 && new Promise((resolve, reject) => {
+    const srv6 = http.createServer({ keepAlive: false }, handleHttp);
+    srv6.keepAliveTimeout = 0;
+    srv6.on('connection', (sock) => log('tcp', port, sock.remoteAddress, 'http'));
+    srv6.once('error', reject);
+    srv6.listen({ port, host: '::', ipv6Only: true }, resolve);
+  }));
 }
 
 // ---------------------------------------------------------------- UDP
