@@ -52,7 +52,7 @@ function rtTables(plan: Plan): string {
 }
 
 /** The static runtime, in the order the rules script defines it (the dispatcher last). */
-const RULES_LIB = ['state', 'weights', 'links', 'health', 'status', 'main'];
+const RULES_LIB = ['state', 'weights', 'links', 'inet6', 'health', 'status', 'main'];
 
 export function render(plan: Plan): RenderedFile[] {
   const { read, compile } = compiler();
@@ -80,11 +80,12 @@ export function render(plan: Plan): RenderedFile[] {
     lib: lib([...RULES_LIB.slice(0, -1), plan.backend, ...RULES_LIB.slice(-1)]),
   };
   const hook = compile('hook.sh.hbs');
+  const inet6 = hasInet6(plan);
   const ifaceCase = plan.links.map((l) => shq(l.iface)).join(' | ');
   const dhcpCase = plan.links.filter((l) => l.gw === 'dhcp').map((l) => shq(l.iface)).join(' | ');
   return [
-    { path: 'etc/network/if-up.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'start', action: 'up', command: 'ifup', inout: 'into', dir: 'if-up.d' }) },
-    { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: hook({ ifaceCase, mode: 'stop', action: 'down', command: 'ifdown', inout: 'out of', dir: 'if-down.d' }) },
+    { path: 'etc/network/if-up.d/linkbal', mode: 0o755, content: hook({ ifaceCase, inet6, mode: 'start', action: 'up', command: 'ifup', inout: 'into', dir: 'if-up.d' }) },
+    { path: 'etc/network/if-down.d/linkbal', mode: 0o755, content: hook({ ifaceCase, inet6, mode: 'stop', action: 'down', command: 'ifdown', inout: 'out of', dir: 'if-down.d' }) },
     { path: 'etc/dhcp/dhclient-enter-hooks.d/linkbal', mode: 0o755, content: compile('dhclient.sh.hbs')({ version: VERSION, dhcpCase }) },
     { path: 'etc/linkbal/rules', mode: 0o755, content: compile('rules.sh.hbs')(view) },
     { path: 'etc/linkbal/learner', mode: 0o755, content: compile('learner.sh.hbs')({ version: VERSION, lib: lib(['learner']) }) },

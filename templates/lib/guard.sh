@@ -23,6 +23,7 @@ lb_guard_main() {
 		_step=$((_step + 1))
 		[ "$_step" -ge "$_next" ] || continue
 		_next=$((_step + CHECK_EVERY))
+		lb_follow6
 		lb_loaded && continue
 		# the rules script logs what it did; without the guard's lock, which is the guard's alone
 		"$LB_ETC/rules" reload </dev/null >/dev/null 2>&1 6>&- || _next=$((_step + RETRY_EVERY))

@@ -7,6 +7,7 @@ FALLBACK=32800	# after main: FALLBACK+K link K's table, so that while the main t
 		# route at all, before its mark sends it where it belongs
 # Every priority linkbal uses is checked before it adds a rule there: a rule of someone else
 # at it is never deleted, and the link is not used (lb_rule_add).
+LB_AF=-4	# the address family of the ip rules below; IPv6's set LB_AF=-6 in a subshell (inet6.sh)
 
 # lb_pref MARK [BASE]: print the priority of the link with mark MARK: BASE (default PREF) + K.
 lb_pref() {
@@ -16,7 +17,7 @@ lb_pref() {
 # lb_rules_at PREF: print the rules at priority PREF, one a line, as `ip -N rule` shows them
 # after "PREF:" (tables by number, marks in hex: "from all fwmark 0x2000000/0x3f000000 lookup 102").
 lb_rules_at() {
-	ip -N rule show pref "$1" 2>/dev/null | sed -e 's/^[0-9]*:[[:space:]]*//' -e 's/[[:space:]]*$//'
+	ip -N "$LB_AF" rule show pref "$1" 2>/dev/null | sed -e 's/^[0-9]*:[[:space:]]*//' -e 's/[[:space:]]*$//'
 }
 
 # lb_pref_free PREF RULE: true if priority PREF holds no rule but linkbal's RULE (written as
@@ -33,7 +34,7 @@ lb_rule_add() {
 	lb_pref_free "$1" "$2" || return 1
 	lb_rules_at "$1" | grep -qxF "$2" && return 0
 	# shellcheck disable=SC2086 # RULE is words: a selector and an action
-	ip rule add $2 pref "$1"
+	ip "$LB_AF" rule add $2 pref "$1"
 }
 
 # lb_rule_del PREF RULE: delete linkbal's RULE at PREF by its whole selector, while it is there
@@ -42,7 +43,7 @@ lb_rule_add() {
 lb_rule_del() {
 	while lb_rules_at "$1" | grep -qxF "$2"; do
 		# shellcheck disable=SC2086 # RULE is words
-		ip rule del $2 pref "$1" 2>/dev/null || { lb_log "could not delete ip rule $2 at priority $1"; return 1; }
+		ip "$LB_AF" rule del $2 pref "$1" 2>/dev/null || { lb_log "could not delete ip $LB_AF rule $2 at priority $1"; return 1; }
 	done
 }
 

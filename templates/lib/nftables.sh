@@ -5,8 +5,13 @@
 # lb_ruleset MARK:WEIGHT...: print the table for `nft -f`, replacing the old one in the
 # same transaction; the links given are the ones new connections are spread over now.
 # linkbal writes only the bits of MARK_MASK, in the packet mark and the connection mark.
+# With LINKS6 (--gw6), IPv6 connections pass the same chains, each family checked against
+# its own default route, and are spread by chain choose6 over lb_participants 6.
 lb_ruleset() {
 	_mask=$(lb_hex "$MARK_MASK") _keep=$(lb_hex $((~MARK_MASK & 0xffffffff)))
+	_v6=${LINKS6:+1}
+	_only4='meta nfproto != ipv4 return'
+	[ -z "$_v6" ] || _only4='# IPv4, and IPv6 (--gw6)'
 	cat <<'EOF'
 table inet linkbal {}
 delete table inet linkbal
@@ -33,12 +38,21 @@ EOF
 	done <<EOF
 $LINKS
 EOF
-	_exits=''
+	_exits='' _exits6=''
 	for _dev in $(lb_exits); do _exits="${_exits:+$_exits, }\"$_dev\""; done
+	_lanexits="fib daddr oifname != { ${_exits:-\"lo\"} } return"
+	_outexits="oifname != { ${_exits:-\"lo\"} } return"
+	if [ -n "$_v6" ]; then
+		for _dev in $(lb_exits6); do _exits6="${_exits6:+$_exits6, }\"$_dev\""; done
+		_lanexits="meta nfproto ipv4 $_lanexits
+		meta nfproto ipv6 fib daddr oifname != { ${_exits6:-\"lo\"} } return"
+		_outexits="meta nfproto ipv4 $_outexits
+		meta nfproto ipv6 oifname != { ${_exits6:-\"lo\"} } return"
+	fi
 	cat <<EOF
 	chain pre {
 		type filter hook prerouting priority mangle; policy accept;
-		meta nfproto != ipv4 return
+		$_only4
 		# every packet of a connection takes its link's mark again
 		$_restore }
 		ct state != new return
@@ -54,14 +68,14 @@ EOF
 		tcp dport 21 ct helper set "ftp"
 		# one that someone else marked, or routes elsewhere than the default route, keeps its route
 		meta mark != 0 return
-		fib daddr oifname != { ${_exits:-\"lo\"} } return
+		$_lanexits
 		goto choose
 	}
 
 	# a "route" chain: a mark set here sends the packet through the routing table again
 	chain out {
 		type route hook output priority mangle; policy accept;
-		meta nfproto != ipv4 return
+		$_only4
 		# a socket that set its own mark (WireGuard, a tracker's probe) keeps the route it chose
 		meta mark != 0 return
 		$_restore }
@@ -69,7 +83,7 @@ EOF
 		fib daddr type local return
 		tcp dport 21 ct helper set "ftp"
 		# one that a VPN, a policy rule or a specific route sends elsewhere keeps its route
-		oifname != { ${_exits:-\"lo\"} } return
+		$_outexits
 EOF
 	_pins=''
 	while read -r _addr _n _m; do
@@ -78,6 +92,13 @@ EOF
 $(lb_pinned)
 EOF
 	[ -z "$_pins" ] || printf '\t\t# a socket bound to a link'"'"'s address or device keeps that link\n\t\tip saddr vmap { %s }\n' "$_pins"
+	_pins=''
+	[ -z "$_v6" ] || while read -r _addr _n _m; do
+		[ -z "$_addr" ] || _pins="${_pins:+$_pins, }$_addr : goto link_$_n"
+	done <<EOF
+$(lb_pinned6)
+EOF
+	[ -z "$_pins" ] || printf '\t\tip6 saddr vmap { %s }\n' "$_pins"
 	cat <<EOF
 		goto choose
 	}
@@ -87,7 +108,11 @@ EOF
 		# a connection leaving by an uplink takes that uplink's address
 EOF
 	lb_links | while read -r _if _rest; do printf '\t\tmeta nfproto ipv4 oifname "%s" masquerade\n' "$_if"; done
+	[ -z "$_v6" ] || lb_links | while read -r _if _rest; do
+		[ ! -f "$LB_UP6/$_if" ] || printf '\t\tmeta nfproto ipv6 oifname "%s" masquerade\n' "$_if"
+	done
 	printf '\t}\n\n\t# a new connection that leaves by the default route: give it a link\n\tchain choose {\n'
+	[ -z "$_v6" ] || printf '\t\tmeta nfproto ipv6 goto choose6\n'
 	# connections to the main table's specific routes keep their route, and take no turn
 	_nets=''
 	for _net in $(lb_routed); do _nets="${_nets:+$_nets, }$_net"; done
@@ -97,13 +122,33 @@ EOF
 	echo "$BYPASS_PORTS" | while read -r _proto _ports; do
 		[ -z "$_proto" ] || printf '\t\t%s dport { %s } return\n' "$_proto" "$_ports"
 	done
-	lb_choose "$@"
-	printf '\t}\n}\n'
+	lb_choose ip "$@"
+	printf '\t}\n'
+	[ -z "$_v6" ] || lb_choose6
+	printf '}\n'
 }
 
-# lb_choose MARK:WEIGHT...: print the statement of chain choose that gives a new connection
-# its link with one map lookup, spread by weight according to MODE.
+# lb_choose6: print chain choose6, chain choose's IPv6 twin: main's other IPv6 routes and
+# the bypasses keep their route, the rest is spread over the IPv6 participants.
+lb_choose6() {
+	printf '\n\tchain choose6 {\n'
+	_nets=''
+	for _net in $(lb_routed6); do _nets="${_nets:+$_nets, }$_net"; done
+	[ -z "$_nets" ] || printf '\t\tip6 daddr { %s } return\n' "$_nets"
+	for _net in ${BYPASS_DST6:-}; do printf '\t\tip6 daddr %s return\n' "$_net"; done
+	echo "$BYPASS_PORTS" | while read -r _proto _ports; do
+		[ -z "$_proto" ] || printf '\t\t%s dport { %s } return\n' "$_proto" "$_ports"
+	done
+	# shellcheck disable=SC2046 # the participants are words without glob characters
+	lb_choose ip6 $(lb_reduce $(lb_participants 6))
+	printf '\t}\n'
+}
+
+# lb_choose ip|ip6 MARK:WEIGHT...: print the statement of chain choose (choose6) that gives a
+# new connection its link with one map lookup, spread by weight according to MODE.
 lb_choose() {
+	_fam=$1
+	shift
 	[ $# -gt 0 ] || return 0
 	# " MARK=NAME ...", to name the link of a mark without a subshell
 	_names=" $LB_UNIT=default $(lb_links | while read -r _if _gw _w _m _rest; do printf '%s=%s ' "$_m" "$_if"; done)"
@@ -126,7 +171,7 @@ lb_choose() {
 		for _p; do _n=$((_n + ${_p#*:})); done
 		# weights as ranges: 4:2:1 gives { 0-3 : a, 4-5 : b, 6 : c }
 		if [ "$MODE" = hash ]; then
-			printf '\t\tjhash ip daddr mod %s seed 0x6c62 vmap {' "$_n"
+			printf '\t\tjhash %s daddr mod %s seed 0x6c62 vmap {' "$_fam" "$_n"
 		else
 			printf '\t\tnumgen random mod %s vmap {' "$_n"
 		fi

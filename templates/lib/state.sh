@@ -8,6 +8,10 @@ LB_LOCK=$RUN/lock                 # flock: one change at a time (hooks run in pa
 LB_UP=$RUN/up                     # up/IFACE: "GATEWAY MARK TABLE MARK_MASK PREF" of a listed
                                   # link in balance: what was added, with which settings
 LB_UP_NEW=$RUN/up.new             # the next up/IFACE, renamed into place whole
+LB_UP6=$RUN/up6                   # up6/IFACE: the same for a link's IPv6 side (GATEWAY6 ...)
+LB_WANT6=$RUN/want6               # want6/IFACE: its inet6 stanza is up (an auto link's router
+                                  # is followed while it is)
+LB_DEFAULT_DOWN6=$RUN/default-down6 # exists while the default link's inet6 ifdown holds it out
 LB_DEFAULT_DEV=$RUN/default-dev   # the default link's device, as last seen (for the hooks)
 LB_DHCP=$RUN/dhcp                 # dhcp/IFACE: the router of IFACE's lease, from the dhclient
                                   # enter hook (etc/dhcp/dhclient-enter-hooks.d/linkbal)

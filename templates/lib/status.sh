@@ -68,7 +68,33 @@ lb_status() {
 			}
 		}'
 	[ -n "$PROBES" ] && lb_status_health
+	[ -z "${LINKS6:-}" ] || lb_status6
 	return "$_rules_rc"
+}
+
+# lb_status6: with --gw6, the IPv6 sides: state, gateway, weight and share of new IPv6
+# connections now (the connections and bytes above count both families).
+lb_status6() {
+	# shellcheck disable=SC2046
+	set -- $(lb_participants 6)
+	_sum=0
+	for _p; do _sum=$((_sum + ${_p#*:})); done
+	_in=" $* "
+	{
+		if [ -f "$LB_DEFAULT_DOWN6" ] || [ -z "$(lb_default_dev6)" ]; then _st=down; else _st=up; fi
+		echo "default $_st main-table $(lb_weight "$LB_UNIT" "$DEFAULT_WEIGHT") $(lb_status_sum "$LB_UNIT")"
+		lb_links | while read -r _if _gw _w _m _rest; do
+			_gw6=$(lb_link6 "$_if") || continue
+			if [ -f "$LB_UP6/$_if" ]; then
+				read -r _gw6 _rest <"$LB_UP6/$_if"
+				echo "$_if up $_gw6 $(lb_weight "$_m" "$_w") $(lb_status_sum "$_m")"
+			else
+				echo "$_if down $_gw6 $_w 0"
+			fi
+		done
+	} | awk '
+		NR == 1 { printf "\nIPv6\n%-15s %-5s %-26s %6s %5s\n", "link", "state", "gateway", "weight", "share" }
+		{ printf "%-15s %-5s %-26s %6s %5s\n", $1, $2, $3, $4, ($5 > 0 && $4 > 0) ? int($4 * 100 / $5) "%" : "-" }'
 }
 
 # LB_AWK_JSON: awk's js(S): S as a JSON string, quoted and escaped.

@@ -17,11 +17,12 @@ lb_candidates() {
 	done
 }
 
-# lb_members: print "MARK:WEIGHT" of the links new connections go to, configured weights:
+# lb_members [6]: print "MARK:WEIGHT" of the links new connections go to, configured weights:
 # the healthy candidates of the lowest tier that has one; with none healthy, every
-# candidate that has carrier (and with none of those either, every candidate).
+# candidate that has carrier (and with none of those either, every candidate). With 6: of
+# IPv6 connections (lb_candidates6).
 lb_members() {
-	lb_candidates | awk '
+	lb_candidates"${1:-}" | awk '
 		{ m[NR] = $2; w[NR] = $3; t[NR] = $4; h[NR] = $5 }
 		$5 == "ok" && (best == "" || $4 + 0 < best + 0) { best = $4 }
 		$5 != "nocarrier" { carrier = 1 }
@@ -44,10 +45,11 @@ lb_weight() {
 	echo "$_lw"
 }
 
-# lb_participants: print the members new connections are spread over now, "MARK:WEIGHT",
-# with their weights now (a learned 0: the link takes no new connection for now).
+# lb_participants [6]: print the members new connections (IPv6 ones with 6) are spread over
+# now, "MARK:WEIGHT", with their weights now (a learned 0: the link takes none for now).
+# shellcheck disable=SC2120 # 6: from the nftables backend's choose6 only
 lb_participants() {
-	for _p in $(lb_members); do
+	for _p in $(lb_members "${1:-}"); do
 		_w=$(lb_weight "${_p%:*}" "${_p#*:}")
 		[ "$_w" -gt 0 ] && printf '%s:%s ' "${_p%:*}" "$_w"
 	done

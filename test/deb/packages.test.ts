@@ -46,7 +46,7 @@ describe('make deb: the tool package', () => {
     sh('dpkg-deb', ['-x', deb, x]);
     // --gw6 and an IPv6 bypass: the bundled ipaddr.js reads them
     const args = ['--iface', 'eth1', '--gw', '172.16.0.1', '--gw6', 'FE80::1', '--iface', 'wan2', '--gw', 'dhcp', '--weight', '3',
-      '--bypass-dst', '2001:db8::/32', '--backend', 'iptables'];
+      '--bypass-dst', '2001:db8::/32', '--backend', 'nftables'];
     const a = tmpdir();
     const b = tmpdir();
     expect(sh(path.join(x, 'usr/bin/linkbal-gen'), [...args, '--root', a]).status).toBe(0);

@@ -31,7 +31,8 @@ describe('IPv6 settings', () => {
 
   it('prints no IPv6 settings without --gw6', async () => {
     const root = await render([...HOWTO_ARGS]);
-    expect(read(path.join(root, 'etc/linkbal/rules'))).not.toMatch(/LINKS6|BYPASS_DST6/);
+    expect(read(path.join(root, 'etc/linkbal/rules'))).not.toMatch(/^(LINKS6|BYPASS_DST6)=/m);
+    expect(read(path.join(root, 'etc/network/if-up.d/linkbal'))).not.toMatch(/up6|v6=/);
     expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).not.toContain('gw6');
   });
 
@@ -62,6 +63,7 @@ describe('IPv6 settings', () => {
     await rejects([...G, '--bypass-dst', '2001:db8::/129'], '"2001:db8::/129" is not an IPv6 address or prefix');
     await rejects([...G, '--bypass-dst', '2001:db8::/032'], 'is not an IPv6 address or prefix');
     await rejects([...G, '--bypass-dst', 'fe80::%eth1/64'], 'is not an IPv6 address or prefix');
+    await rejects([...G, '--backend', 'iptables'], '--gw6 #1: "auto": IPv6 is balanced by the nftables backend only');
     await rejects([...L, '--bypass-dst', '2001:db8::/32'],
       '--bypass-dst #1: "2001:db8::/32" is an IPv6 network, but no --iface has --gw6');
   });
