@@ -11,6 +11,8 @@
 #   lab.sh destroy NAME                   idempotent
 #   lab.sh gc                             destroy labs whose owner/creator died
 #   lab.sh list
+# LINKBAL_LAB_USERLAND=DIR: exec runs its command chrooted into an overlay of DIR, another
+# Debian's root (scripts/trixie-root.sh), instead of this machine's userland.
 set -Eeuo pipefail
 
 LAB_BASE=${LINKBAL_LAB_BASE:-/tmp/linkbal-lab}
@@ -174,8 +176,9 @@ write_root() { # ROOT UPLINKS DHCP_LIST [RA_LIST]; IPV6=1: inet6 stanzas too
 		"$root"/run/{network,lock} \
 		"$root"/var/lib/dhcp
 	: >"$root/etc/resolv.conf"
-	# private copy so that rt_tables(.d) edits stay inside the lab
-	cp -a /etc/iproute2 "$root/etc/iproute2" 2>/dev/null || mkdir -p "$root/etc/iproute2/rt_tables.d"
+	# private copy (of the userland exec runs) so that rt_tables(.d) edits stay inside the lab
+	cp -a "${LINKBAL_LAB_USERLAND:-}/etc/iproute2" "$root/etc/iproute2" 2>/dev/null ||
+		mkdir -p "$root/etc/iproute2/rt_tables.d"
 	cat >"$root/etc/dhcp/dhclient.conf" <<-'EOF'
 		# linkbal lab dhclient.conf
 		request subnet-mask, broadcast-address, time-offset, routers, interface-mtu;
@@ -321,6 +324,7 @@ cmd_create() {
 	fi
 	need_root
 	need_bins ip tc unshare setsid sysctl "$NODE" dnsmasq
+	check_userland
 	[[ -d /var/lib/dhcp ]] || die "/var/lib/dhcp missing on this system (needed as mountpoint)"
 
 	local state="$LAB_BASE/$name" root h net isp i
@@ -445,10 +449,18 @@ lab_state() { # NAME -> state dir, dies if the lab does not exist
 	echo "$s"
 }
 
+# LINKBAL_LAB_USERLAND, if set, must be a complete root (scripts/trixie-root.sh marks it so).
+check_userland() {
+	local u=${LINKBAL_LAB_USERLAND:-}
+	[[ -z $u || ($u == /* && -e $u/.complete && -x $u/bin/sh) ]] ||
+		die "LINKBAL_LAB_USERLAND=$u is not a complete root (build it with scripts/trixie-root.sh)"
+}
+
 cmd_exec() {
 	[[ $# -ge 2 ]] || usage
 	local name=$1 state
 	need_root
+	check_userland
 	state=$(lab_state "$name")
 	shift
 	exec ip netns exec "lb-$name-host" unshare -m --propagation private "$BASH" "$SELF" _enter "$state" "$@"
@@ -459,6 +471,7 @@ cmd_enter() {
 	local state=$1 root e t want have
 	shift
 	root="$state/root"
+	[[ -z ${LINKBAL_LAB_USERLAND:-} ]] || enter_userland "$state" "$LINKBAL_LAB_USERLAND" "$@"
 	# /etc becomes an overlay (lower: real /etc, upper: a tmpfs private to
 	# this mount ns), so mountpoints like /etc/linkbal can be created without
 	# touching the real /etc. Every top-level entry of $root/etc is then
@@ -493,6 +506,50 @@ cmd_enter() {
 	mount -n -t overlay lab-sbin -o "lowerdir=/usr/sbin,upperdir=$state/mnt/sbin-upper,workdir=$state/mnt/sbin-work" /usr/sbin
 	install -m 0755 "$HERE/../../debian/linkbal" /usr/sbin/linkbal
 	exec "$@"
+}
+
+# cmd_enter with another Debian's userland U: the command runs chrooted into an overlay of U
+# (upper on a tmpfs of this mount namespace: its writes vanish with it) with this netns's
+# /proc, /sys and /dev, the lab's /run, /etc entries and /var/lib/dhcp as cmd_enter mounts
+# them, the checkout's linkbal command on an overlay of /usr/sbin, and /tmp, the lab base
+# and the checkout at their own paths (the tests' files). All of it goes with the mount
+# namespace.
+enter_userland() {
+	local state=$1 u=$2 root="$1/root" r="$1/mnt/root" repo e t d
+	shift 2
+	repo=$(readlink -f "$HERE/../..")
+	mount -n -t tmpfs -o mode=0755,size=1g lab-root "$state/mnt"
+	mkdir "$state/mnt/upper" "$state/mnt/work" "$r"
+	mount -n -t overlay lab-root -o "lowerdir=$u,upperdir=$state/mnt/upper,workdir=$state/mnt/work" "$r"
+	mount -n --rbind /proc "$r/proc"
+	mount -n --rbind /sys "$r/sys"
+	mount -n --rbind /dev "$r/dev"
+	mount -n --bind "$root/run" "$r/run"
+	for d in /tmp "$LAB_BASE" "$repo"; do
+		mkdir -p "$r$d"
+		mount -n --bind "$d" "$r$d" # not --rbind: $r itself is under /tmp
+	done
+	shopt -s nullglob
+	for e in "$root"/etc/*; do
+		t="$r/etc/${e##*/}"
+		if [[ -d $e ]]; then
+			[[ -d $t && ! -L $t ]] || { rm -rf -- "$t"; mkdir "$t"; }
+		else
+			[[ -f $t && ! -L $t ]] || { rm -rf -- "$t"; : >"$t"; }
+		fi
+		mount -n --bind "$e" "$t"
+	done
+	mkdir -p "$r/var/lib/dhcp"
+	mount -n --bind "$root/var/lib/dhcp" "$r/var/lib/dhcp"
+	# on an overlay of its own, as cmd_enter: an overlay of /usr mounted later hides it
+	mkdir "$state/mnt/sbin-upper" "$state/mnt/sbin-work"
+	mount -n -t overlay lab-sbin -o "lowerdir=$r/usr/sbin,upperdir=$state/mnt/sbin-upper,workdir=$state/mnt/sbin-work" "$r/usr/sbin"
+	install -m 0755 "$HERE/../../debian/linkbal" "$r/usr/sbin/linkbal"
+	# the root's programs only (not the checkout's node_modules/.bin, which has a node 18)
+	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	# in the caller's directory when the root has it (the checkout, /tmp), else /
+	# shellcheck disable=SC2016 # expanded by the chroot's sh
+	exec chroot "$r" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" "$@"
 }
 
 # A new router for a --dhcp uplink: the ISP answers on ADDR too, and its dnsmasq (restarted)
