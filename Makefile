@@ -2,11 +2,12 @@
 # make unit    the quick loop: no root, under 30 s (the generator, golden files, the sh runtime)
 # make check   install what the tests need (Debian packages too), lint, then the tiers, cheapest
 #              first, stopping at the first that fails: unit, kernel (root: rulesets through the
-#              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages)
+#              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages), trixie
+#              (root: part of e2e and the packages on the lab with a Debian 13 userland)
 # make demo    see linkbal balance three uplinks in a throwaway lab (root)
 # make bench   throughput against the physical limit and the HOWTO's method (root)
 # make deb     dist/linkbal_<version>_all.deb
-.PHONY: all build deps lint unit kernel e2e pkg test check demo bench deb clean
+.PHONY: all build deps lint unit kernel e2e pkg trixie test check demo bench deb clean
 
 all: build
 
@@ -38,9 +39,15 @@ e2e: build
 pkg: build
 	npx vitest run test/deb/
 
-test: unit kernel e2e pkg
+# the lab's host namespace runs trixie's sh, ip, nft, iptables, ifupdown, dhclient, conntrack,
+# nodejs and apt (a debootstrapped root, built once into /var/cache/linkbal: scripts/trixie-root.sh)
+TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/status-json.test.ts test/deb/router.test.ts
+trixie: build
+	root=$$(sh scripts/trixie-root.sh) && LINKBAL_LAB_USERLAND=$$root npx vitest run $(TRIXIE_TESTS)
 
-check: deps lint unit kernel e2e pkg
+test: unit kernel e2e pkg trixie
+
+check: deps lint unit kernel e2e pkg trixie
 
 demo: deps build
 	bash test/lab/demo.sh
