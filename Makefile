@@ -40,7 +40,7 @@ pkg: build
 	npx vitest run test/deb/
 
 # the lab's host namespace runs trixie's sh, ip, nft, iptables, ifupdown, dhclient, conntrack,
-# nodejs and apt (a debootstrapped root, built once into /var/cache/linkbal: scripts/trixie-root.sh)
+# nodejs and apt (a debootstrapped root, built once into /var/cache/lab-roots: scripts/trixie-root.sh)
 TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/dhcp.test.ts test/e2e/status-json.test.ts test/deb/router.test.ts
 trixie: build
 	root=$$(sh scripts/trixie-root.sh) && LINKBAL_LAB_USERLAND=$$root npx vitest run $(TRIXIE_TESTS)

@@ -1,9 +1,9 @@
 #!/bin/sh
 # A Debian 13 (trixie) userland for the lab's host namespace (make trixie; test/lab/README.md):
 # debootstrap's minbase and only the packages the runtime and the tests run there. Built once
-# and cached in /var/cache/linkbal/trixie-HASH (HASH of the list and the mirror: a new package
-# list is a new root), atomically: debootstrap writes a temporary directory that is renamed when complete,
-# so an interrupted build is never used. Prints the root's path.
+# and cached in /var/cache/lab-roots/trixie-HASH (HASH of the list and the mirror: a new
+# package list is a new root), atomically: debootstrap writes a temporary directory that is
+# renamed when complete, so an interrupted build is never used. Prints the root's path.
 set -eu
 suite=trixie
 mirror=${LINKBAL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -11,7 +11,8 @@ mirror=${LINKBAL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # packages' tests, curl and nodejs for the tests' clients and the tool package (and
 # ca-certificates, which it recommends: without it, node warns on every start)
 pkgs=iproute2,nftables,iptables,ifupdown,isc-dhcp-client,conntrack,iputils-ping,procps,nodejs,ca-certificates,curl
-cache=${LINKBAL_CACHE:-/var/cache/linkbal}
+# not a path with "linkbal" in it: the package tests check that none is left after a purge
+cache=${LINKBAL_CACHE:-/var/cache/lab-roots}
 hash=$(echo "1 minbase $suite $pkgs $mirror" | sha256sum | cut -c1-12)
 root=$cache/$suite-$hash
 if [ -e "$root/.complete" ]; then
