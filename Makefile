@@ -4,10 +4,12 @@
 #              first, stopping at the first that fails: unit, kernel (root: rulesets through the
 #              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages), trixie
 #              (root: part of e2e and the packages on the lab with a Debian 13 userland)
+# make systemd the background programs outlive the ifup@ unit that started them, under systemd
+#              in systemd-nspawn (root; debootstrap and systemd-container; not part of check)
 # make demo    see linkbal balance three uplinks in a throwaway lab (root)
 # make bench   throughput against the physical limit and the HOWTO's method (root)
 # make deb     dist/linkbal_<version>_all.deb
-.PHONY: all build deps lint unit kernel e2e pkg trixie test check demo bench deb clean
+.PHONY: all build deps lint unit kernel e2e pkg trixie systemd test check demo bench deb clean
 
 all: build
 
@@ -23,7 +25,7 @@ deps:
 lint: build
 	npx tsc -p tsconfig.test.json
 	shellcheck -s sh templates/lib/*.sh scripts/*.sh debian/linkbal debian/postinst debian/prerm debian/postrm debian/site/preinst debian/site/postinst debian/site/prerm debian/site/postrm debian/site/netfilter-persistent-plugin
-	shellcheck test/lab/*.sh bench/*.sh
+	shellcheck test/lab/*.sh test/systemd/*.sh bench/*.sh
 
 # unit and e2e: their files two at a time (each e2e file has labs of its own, named apart);
 # kernel and pkg one file at a time (vitest.config.ts)
@@ -44,6 +46,9 @@ pkg: build
 TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/dhcp.test.ts test/e2e/status-json.test.ts test/deb/router.test.ts
 trixie: build
 	root=$$(sh scripts/trixie-root.sh) && LINKBAL_LAB_USERLAND=$$root npx vitest run $(TRIXIE_TESTS)
+
+systemd: build
+	bash test/systemd/scope.sh
 
 test: unit kernel e2e pkg trixie
 

@@ -67,7 +67,7 @@ lb_track_start() {
 	mkdir -p "$LB_TRACK"
 	exec 7>"$LB_TRACK/$1.lock"
 	if flock -n 7; then
-		setsid "$LB_ETC/tracker" "$1" </dev/null >/dev/null 2>&1 9>&- &
+		lb_bg "tracker-$1" "$LB_ETC/tracker" "$1" 9>&-
 	fi
 	exec 7>&-
 }

@@ -56,14 +56,29 @@ lb_sysctl_restore() {
 	rm -f "$LB_SYSCTL"
 }
 
+# lb_bg NAME PROGRAM [ARG]: start PROGRAM in the background, in a session of its own, with
+# the open files it is handed (its lock) and nothing on stdin, stdout or stderr. On a
+# systemd system also in a scope unit of its own, linkbal-NAME-PID.scope: started from
+# ifup@IFACE.service (allow-hotplug) or networking.service, it would live in that unit's
+# cgroup, and die when the unit stops (ifdown IFACE, the device unplugged).
+lb_bg() {
+	_bg=linkbal-$1-$$
+	shift
+	if [ -d /run/systemd/system ]; then
+		setsid systemd-run --scope --quiet --collect --unit="$_bg" -- "$@" </dev/null >/dev/null 2>&1 &
+	else
+		setsid "$@" </dev/null >/dev/null 2>&1 &
+	fi
+}
+
 # lb_learner_start: start the learner (AUTO=1) unless one runs: one holds LB_LEARNER_LOCK.
 # The lock is taken here and handed to the learner (fd 8), so two starts never make two
-# learners; the learner leaves this run's lock (fd 9) behind, and runs in its own session.
+# learners; the learner leaves this run's lock (fd 9) behind.
 lb_learner_start() {
 	[ "$AUTO" = 1 ] || return 0
 	exec 8>"$LB_LEARNER_LOCK"
 	if flock -n 8; then
-		setsid "$LB_ETC/learner" </dev/null >/dev/null 2>&1 9>&- &
+		lb_bg learner "$LB_ETC/learner" 9>&-
 	fi
 	exec 8>&-
 }
@@ -75,7 +90,7 @@ lb_guard_start() {
 	[ -f "$LB_RULESET" ] || return 0
 	exec 6>"$LB_GUARD_LOCK"
 	if flock -n 6; then
-		setsid "$LB_ETC/guard" </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&- &
+		lb_bg guard "$LB_ETC/guard" 7>&- 8>&- 9>&-
 	fi
 	exec 6>&-
 }
