@@ -5,7 +5,7 @@
 #              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages), trixie
 #              (root: part of e2e and the packages on the lab with a Debian 13 userland)
 # make systemd the background programs outlive the ifup@ unit that started them, under systemd
-#              in systemd-nspawn (root; debootstrap and systemd-container; not part of check)
+#              in systemd-nspawn (root; a Debian root debootstrapped once; not part of check)
 # make demo    see linkbal balance three uplinks in a throwaway lab (root)
 # make bench   throughput against the physical limit and the HOWTO's method (root)
 # make deb     dist/linkbal_<version>_all.deb
@@ -47,7 +47,7 @@ TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/dhcp.test.ts test/
 trixie: build
 	root=$$(sh scripts/trixie-root.sh) && LINKBAL_LAB_USERLAND=$$root npx vitest run $(TRIXIE_TESTS)
 
-systemd: build
+systemd: deps build
 	bash test/systemd/scope.sh
 
 test: unit kernel e2e pkg trixie

@@ -3,7 +3,7 @@
 set -eu
 need="iproute2 iptables nftables ifupdown isc-dhcp-client dnsmasq-base curl conntrack
 shellcheck devscripts lintian fakeroot dpkg-dev man-db util-linux bsdutils iputils-ping
-posh busybox netfilter-persistent iptables-persistent debootstrap"
+posh busybox netfilter-persistent iptables-persistent debootstrap systemd-container"
 missing=
 for p in $need; do
 	dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing="$missing $p"
