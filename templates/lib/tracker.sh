@@ -11,8 +11,10 @@
 #   ok         back from either after a clean window: answers and no loss for HOLD, which
 #              is UP_AFTER, doubled (up to HOLD_MAX) each time the link fails again within
 #              FLAP_WINDOW of its last failure: a flapping link is held out
-# It ends by itself when its link goes down or `rules stop` ran (LB_STARTED changed);
-# `rules` restarts it if it died, and every tracker asks for that every ENSURE_EVERY.
+# It ends by itself when its link goes down or `rules stop` ran (LB_STARTED changed), and
+# when its probes fail because the link's address changed (a new DHCP lease) rather than
+# call the link dead; `rules` restarts it if it died (with the address the link has then),
+# and every tracker asks for that every ENSURE_EVERY.
 INTERVAL=0.5		# seconds between two probes to one target
 TICK=2			# seconds between two ticks: the loop's own pulse, should the pings stop
 DOWN_AFTER=150		# hundredths of a second of silence (1.5 s: 3 probes a target)
@@ -38,10 +40,11 @@ lb_probe() {
 	ping -n -O -i "$INTERVAL" -m "$2" -I "$3" "$1" 2>&1 | while read -r _line && echo "$1 $_line"; do :; done
 }
 
-# lb_track NAME DEVICE: read the probes' lines (and a tick every TICK) and tell the
-# rules script each change of state; return when the link is no longer balanced.
+# lb_track NAME DEVICE SOURCE: read the probes' lines (and a tick every TICK) and tell the
+# rules script each change of state; return when the link is no longer balanced, or no
+# longer has the address SOURCE the probes leave from.
 lb_track() {
-	_name=$1 _dev=$2
+	_name=$1 _dev=$2 _src=$3
 	read -r _now _rest </proc/uptime
 	_now=${_now%.*}${_now#*.}
 	_state=ok _last_ok=$_now _failed='' _clean=$_now _answers=0 _hold=$UP_AFTER
@@ -85,6 +88,8 @@ lb_track() {
 			# shellcheck disable=SC2086 # the targets that failed, as words
 			set -- $_failed
 			if [ $((_now - _last_ok)) -ge "$DOWN_AFTER" ] && [ $# -ge "$_ntargets" ]; then
+				# the probes' address is gone: not the link's fault; another tracker takes over
+				[ "$(lb_src "$_dev")" = "$_src" ] || return 0
 				# failing again soon after the last failure: a longer clean window to come back
 				if [ $((_now - _last_down)) -lt "$FLAP_WINDOW" ]; then _hold=$((_hold * 2)); else _hold=$UP_AFTER; fi
 				[ "$_hold" -le "$HOLD_MAX" ] || _hold=$HOLD_MAX
@@ -96,8 +101,10 @@ lb_track() {
 			"$LB_ETC/rules" health "$_name" ok "$_gen" "probes answered for $((_hold / 100)) s"
 		fi
 		[ "$_t" = - ] || continue
-		# on each tick: loss and round trips for `rules status` (this half-minute and the
-		# one before), and the other trackers
+		# on each tick: a link held out whose address changed is probed anew (by another tracker)
+		[ "$_state" = ok ] || [ "$(lb_src "$_dev")" = "$_src" ] || return 0
+		# loss and round trips for `rules status` (this half-minute and the one before), and
+		# the other trackers
 		if [ $((_now - _half)) -ge $((STATS_WINDOW / 2)) ]; then
 			_half=$_now _psent=$_sent _plost=$_lost _sent=0 _lost=0
 		fi
@@ -125,7 +132,7 @@ lb_tracker_main() {
 		for _t in $PROBES; do lb_probe "$_t" "$_mark" "$_src" & done
 		while sleep "$TICK" && echo "- tick"; do :; done
 	} | {
-		lb_track "$1" "$_dev"
+		lb_track "$1" "$_dev" "$_src"
 		kill 0 # the pings and ticks too, at once
 	}
 }
