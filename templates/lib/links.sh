@@ -100,18 +100,27 @@ lb_is_ipv4() {
 # lease FILE (the last written) that is unexpired at NOW (`date -u +'%Y%m%d%H%M%S %s'`:
 # dhclient writes "expire W YYYY/MM/DD HH:MM:SS;" in UTC, "expire epoch N;" with
 # db-time-format local, or "expire never;"); false if it has none, or not an IPv4 address.
+# The router is the default route of the classless static routes (option 121) when they
+# have one, as the enter hook takes it, else the first of option routers.
 lb_lease_gw() {
 	_gw=$(awk -v ifc="$1" -v now="${2% *}" -v epoch="${2#* }" '
+		function dflt(list, b, n, k) {	# "BITS,NET...,GW,GW,GW,GW,..." -> the gateway of BITS 0
+			n = split(list, b, ",")
+			for (k = 1; k + 4 <= n; k += int((b[k] + 7) / 8) + 5)
+				if (b[k] == "0") return b[k + 1] "." b[k + 2] "." b[k + 3] "." b[k + 4]
+			return ""
+		}
 		{ sub(/;.*/, "") }	# the value, without its ";" and a comment after it
-		$1 == "lease" && $2 == "{" { i = r = e = ""; next }
+		$1 == "lease" && $2 == "{" { i = r = e = c = ""; next }
 		$1 == "interface" { i = $2; gsub(/"/, "", i) }
 		$1 == "option" && $2 == "routers" { r = $3; sub(/,.*/, "", r) }	# the first router
+		$1 == "option" && $2 == "rfc3442-classless-static-routes" { c = dflt($3) }
 		$1 == "expire" && $2 == "never" { e = "live" }
 		$1 == "expire" && $2 == "epoch" { e = ($3 + 0 > epoch + 0) ? "live" : "" }
 		$1 == "expire" && $3 ~ /^[0-9][0-9][0-9][0-9]\/[0-9][0-9]\/[0-9][0-9]$/ && $4 ~ /^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]$/ {
 			t = $3 $4; gsub(/[\/:]/, "", t); e = (t > now) ? "live" : ""	# as strings of 14 digits
 		}
-		$1 == "}" { if (i == ifc && e == "live") gw = r; i = r = e = "" }
+		$1 == "}" { if (i == ifc && e == "live") gw = (c != "") ? c : r; i = r = e = c = "" }
 		END { print gw }' "$3" 2>/dev/null)
 	lb_is_ipv4 "$_gw" && echo "$_gw"
 }

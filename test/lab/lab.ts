@@ -252,9 +252,14 @@ export class Lab {
   }
 
   /** Restart the dnsmasq of DHCP uplink IFACE handing out router ADDR (10.1.K.N), which the
-   *  ISP then answers on too; dhclient sees it at its next renewal. */
-  dhcpRouter(iface: string, addr: string): void {
-    const r = run('bash', [LAB_SH, 'router', this.name, iface, addr]);
+   *  ISP then answers on too; dhclient sees it at its next renewal. pool: leases from 10.1.K.pool
+   *  on (default 50; another pool refuses the host's address, which binds anew); classless:
+   *  option 121 as dnsmasq takes it ('NET/BITS,GW,...'). */
+  dhcpRouter(iface: string, addr: string, opts: { pool?: number; classless?: string } = {}): void {
+    const args = [LAB_SH, 'router', this.name, iface, addr];
+    if (opts.pool !== undefined) args.push('--pool', String(opts.pool));
+    if (opts.classless !== undefined) args.push('--classless', opts.classless);
+    const r = run('bash', args);
     if (r.status !== 0) throw new Error(`lab.sh router ${iface} ${addr} failed (status ${r.status}):\n${r.stderr}`);
   }
 

@@ -108,4 +108,18 @@ describe('lb_lease_gw: the gateway of a DHCP uplink from dhclient\'s lease file'
     expect(gateway('wan2', lease('wan2', '10.1.2.1', FUTURE) + lease('wan2', undefined, FUTURE))).toBeUndefined();
     expect(gateway('wan2', 'lease {\n  interface "wan2";\n  option routers 10.1.2.1;\n')).toBeUndefined(); // cut short
   });
+
+  it('takes the default route of the classless static routes (option 121) over option routers, as the enter hook does', () => {
+    const with121 = (routes: string, router = '10.1.2.1') =>
+      lease('wan2', router, FUTURE).replace('  option dhcp-lease-time', `  option rfc3442-classless-static-routes ${routes};\n  option dhcp-lease-time`);
+    // 10.9.9.0/24 via 10.1.2.7, then 0.0.0.0/0 via 10.1.2.254
+    expect(gateway('wan2', with121('24,10,9,9,10,1,2,7,0,10,1,2,254'))).toBe('10.1.2.254');
+    // 203.0.113.128/25 (4 bytes of network), 10.0.0.0/8 (1), then the default route
+    expect(gateway('wan2', with121('25,203,0,113,128,10,1,2,9,8,10,10,1,2,8,0,10,1,2,253'))).toBe('10.1.2.253');
+    // no default route among them: option routers
+    expect(gateway('wan2', with121('24,10,9,9,10,1,2,7'))).toBe('10.1.2.1');
+    // cut short before the default route's gateway
+    expect(gateway('wan2', with121('24,10,9,9,10,1,2,7,0,10,1'))).toBe('10.1.2.1');
+    expect(gateway('wan2', with121('0,010,1,2,254'))).toBeUndefined(); // not a plain IPv4 address
+  });
 });
