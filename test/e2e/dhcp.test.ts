@@ -112,24 +112,29 @@ describe.each(CASES)('DHCP on wan2, the default link wan0 $wan0, $backend', ({ b
     expect(events()).toMatch(new RegExp(`^RENEW (${pool(2, 50)}) \\1 10\\.1\\.2\\.254$`, 'm'));
   });
 
-  it('a rebinding (REBIND: the server does not answer the renewal) with another router, likewise', () => {
+  it('a rebinding (the server does not answer the renewal, a broadcast after T2 is) with another router, likewise', () => {
     // the ISP drops DHCP sent to its own address (the renewal), not a broadcast (the rebinding)
     const nft = (cmd: string) => {
       const r = lab.netexec('isp2', ['nft', cmd]);
       expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
     };
     nft('add table ip rebind; add chain ip rebind dhcp { type filter hook input priority 0; };'
-      + ' add rule ip rebind dhcp udp dport 67 ip daddr != 255.255.255.255 counter drop');
+      + ' add rule ip rebind dhcp udp dport 67 ip daddr != 255.255.255.255 counter drop;'
+      + ' add rule ip rebind dhcp udp dport 67 ip daddr 255.255.255.255 counter');
+    fs.writeFileSync(path.join(lab.root, 'run/reasons'), '');
     try {
       lab.dhcpRouter('wan2', '10.1.2.253');
       after('10.1.2.253');
-      // the renewals did reach the ISP, and were dropped
-      expect(lab.netexec('isp2', ['nft', 'list table ip rebind']).stdout).toMatch(/counter packets [1-9]/);
+      // renewals reached the ISP and were dropped; a broadcast one got the answer
+      const counters = nft('list table ip rebind');
+      expect(counters).toMatch(/daddr != 255\.255\.255\.255 counter packets [1-9]/);
+      expect(counters).toMatch(/daddr 255\.255\.255\.255 counter packets [1-9]/);
     } finally {
       nft('delete table ip rebind');
     }
-    expect(events()).toMatch(new RegExp(`^REBIND (${pool(2, 50)}) \\1 10\\.1\\.2\\.253$`, 'm'));
-    expect(events()).not.toMatch(/^RENEW \S+ \S+ 10\.1\.2\.253$/m);
+    // isc-dhcp-client 4.4 reports this rebinding (a broadcast after T2) as RENEW, as seen here
+    expect(events()).toMatch(new RegExp(`^(REBIND|RENEW) (${pool(2, 50)}) \\2 10\\.1\\.2\\.253$`, 'm'));
   });
 
   it('a new binding (BOUND) with another address and option 121: its default route is the link\'s router, never main\'s; its other routes go to main', () => {
