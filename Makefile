@@ -3,9 +3,9 @@
 # make check   install what the tests need (Debian packages too), lint, then the tiers, cheapest
 #              first, stopping at the first that fails: unit, kernel (root: rulesets through the
 #              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages), trixie
-#              (root: part of e2e and the packages on the lab with a Debian 13 userland)
-# make systemd the background programs outlive the ifup@ unit that started them, under systemd
-#              in systemd-nspawn (root; a Debian root debootstrapped once; not part of check)
+#              (root: part of e2e and the packages on the lab with a Debian 13 userland), systemd
+#              (root: the background programs outlive the ifup@ unit that started them, under
+#              systemd in systemd-nspawn; a Debian root debootstrapped once)
 # make demo    see linkbal balance three uplinks in a throwaway lab (root)
 # make bench   throughput against the physical limit and the HOWTO's method (root)
 # make deb     dist/linkbal_<version>_all.deb
@@ -50,9 +50,9 @@ trixie: build
 systemd: deps build
 	bash test/systemd/scope.sh
 
-test: unit kernel e2e pkg trixie
+test: unit kernel e2e pkg trixie systemd
 
-check: deps lint unit kernel e2e pkg trixie
+check: deps lint unit kernel e2e pkg trixie systemd
 
 demo: deps build
 	bash test/lab/demo.sh

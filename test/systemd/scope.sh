@@ -13,13 +13,14 @@
 #
 #   bash test/systemd/scope.sh        root; needs debootstrap and systemd-container
 # The Debian root is made once (a few minutes, from the configured Debian mirror) and kept in
-# $LINKBAL_SD_CACHE (default /var/tmp/linkbal-systemd-root); each run boots a copy.
+# $LINKBAL_SD_CACHE (default /var/cache/lab-roots/systemd-SUITE: no path named linkbal, which
+# the package tests look for); each run boots a copy.
 set -Eeuo pipefail
 
 HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 REPO=$(readlink -f "$HERE/../..")
-CACHE=${LINKBAL_SD_CACHE:-/var/tmp/linkbal-systemd-root}
 SUITE=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+CACHE=${LINKBAL_SD_CACHE:-/var/cache/lab-roots/systemd-$SUITE}
 MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
@@ -30,14 +31,15 @@ for b in debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-l
 done
 [[ -x $REPO/bin/linkbal-gen && -d $REPO/dist ]] || die "build first: make"
 
-if [[ ! -e $CACHE/.linkbal-done ]]; then
+if [[ ! -e $CACHE/.complete ]]; then
 	rm -rf --one-file-system "$CACHE"
+	mkdir -p "${CACHE%/*}"
 	debootstrap --variant=minbase --include=systemd,systemd-sysv,ifupdown,iproute2,nftables,iputils-ping,procps,conntrack \
 		"$SUITE" "$CACHE" "$MIRROR" >/dev/null || die "debootstrap $SUITE failed"
-	: >"$CACHE/.linkbal-done"
+	: >"$CACHE/.complete"
 fi
 
-WORK=$(mktemp -d /var/tmp/linkbal-systemd.XXXXXX)
+WORK=$(mktemp -d /var/tmp/lab-systemd.XXXXXX)
 ROOT=$WORK/root
 NSPAWN=
 cleanup() {
