@@ -64,10 +64,17 @@ EOF
 		[ -z "$_addr" ] || echo "-A linkbal-exit -s $_addr -j MARK --set-xmark $(lb_hex "$_mk")/$_m"
 	done
 	echo "-A linkbal-exit -m mark --mark 0/$_m -j linkbal-choose"
-	cat <<EOF
--A linkbal-out -j CONNMARK --save-mark --nfmask $_m --ctmask $_m
-# connections to the main table's specific routes keep their route, and take no turn
-EOF
+	echo "-A linkbal-out -j CONNMARK --save-mark --nfmask $_m --ctmask $_m"
+	lb_choosers "$@"
+}
+
+# LB_CHOOSER: the first line of lb_choosers, which print the rest of the batch: chain
+# linkbal-choose, all that changes when only the weights do (lb_reweigh).
+LB_CHOOSER="# connections to the main table's specific routes keep their route, and take no turn"
+
+# lb_choosers MARK:WEIGHT...: print the rules of chain linkbal-choose, and the end of mangle.
+lb_choosers() {
+	echo "$LB_CHOOSER"
 	for _net in $(lb_routed); do echo "-A linkbal-choose -d $_net -j RETURN"; done
 	[ -z "$BYPASS_DST$BYPASS_PORTS" ] || echo '# bypass: these keep the default link'
 	for _net in $BYPASS_DST; do echo "-A linkbal-choose -d $_net -j RETURN"; done
@@ -76,6 +83,17 @@ EOF
 	done
 	lb_choose "$@"
 	echo COMMIT
+}
+
+# lb_choose_load FILE: load chain linkbal-choose of the batch in FILE, alone: mangle only,
+# all or nothing.
+lb_choose_load() {
+	{
+		echo '*mangle'
+		echo ':linkbal-choose - [0:0]'
+		grep '^-A linkbal-choose ' "$1"
+		echo COMMIT
+	} | iptables-restore -w --noflush
 }
 
 # lb_jump SAVED "CHAIN [MATCH...]" TARGET: print the rule that sends built-in CHAIN (what

@@ -34,7 +34,7 @@ lb_open() {
 }
 
 # lb_learn DEFAULT_DEVICE: one step: sample the counters, update the estimates in LB_LEARN,
-# and when the weights change, write LB_LEARN/weights and load them (lb_apply).
+# and when the weights change, write LB_LEARN/weights and load them (lb_reweigh).
 lb_learn() {
 	mkdir -p "$LB_LEARN"
 	_t=$(lb_uptime)
@@ -76,7 +76,7 @@ lb_learn() {
 	[ "$_any" -gt 0 ] || return 0
 	[ -r "$LB_LEARN/weights" ] && read -r _old <"$LB_LEARN/weights" && [ "$_old" = "${_new# }" ] && return 0
 	echo "${_new# }" >"$LB_LEARN/weights"
-	lb_apply
+	lb_reweigh
 }
 
 # lb_learner_main: the loop, while the ruleset is loaded; one learner at a time (it holds

@@ -201,6 +201,9 @@ lb_any_up() {
 # lb_apply: load the whole ruleset for the links up now, in one transaction; false, logged,
 # if it could not (then the previous ruleset stays).
 lb_apply() {
+	# what it is made of, read before it is: a change meanwhile makes lb_reweigh load all
+	rm -f "$LB_INPUTS"
+	lb_inputs >"$LB_INPUTS.new"
 	# shellcheck disable=SC2046 # the participants are words without glob characters
 	set -- $(lb_reduce $(lb_participants))
 	if ! lb_ruleset "$@" >"$LB_RULESET_NEW"; then
@@ -212,10 +215,42 @@ lb_apply() {
 		return 1
 	fi
 	mv -f "$LB_RULESET_NEW" "$LB_RULESET"
+	mv -f "$LB_INPUTS.new" "$LB_INPUTS"
 	[ -f "$LB_STARTED" ] || lb_uptime >"$LB_STARTED"
 	# remember the default link's device, for the hooks
 	_dev=$(lb_default_dev)
 	[ -z "$_dev" ] || echo "$_dev" >"$LB_DEFAULT_DEV"
+}
+
+# lb_inputs: print what a ruleset is made of but the part lb_choosers print: the settings,
+# the links in balance, the default links' state, the main table's default routes and the
+# addresses (all that lb_exits, lb_pinned and their IPv6 twins read). Two rulesets with the
+# same inputs differ only in that part.
+lb_inputs() {
+	_v6=${LINKS6:+1}
+	echo "$LINKS|$_v6|$LAN|$BYPASS_DST|$BYPASS_PORTS|$MARK_MASK|$MODE|" "$LB_UP"/* "$LB_UP6"/*
+	[ ! -f "$LB_DEFAULT_DOWN" ] || echo "held down"
+	[ ! -f "$LB_DEFAULT_DOWN6" ] || echo "IPv6 held down"
+	cat "$LB_DEFAULT_DEV" 2>/dev/null
+	ip -4 route show default table main 2>/dev/null
+	ip -4 -br addr show 2>/dev/null
+	[ -z "$_v6" ] || { ip -6 route show default table main | sed 's/ expires [0-9]*sec//'; ip -6 -br addr show; } 2>/dev/null
+}
+
+# lb_reweigh: the learner's load, a few times a second: when the inputs are those of the
+# last lb_apply, load only what lb_choosers print now (chain choose: the weights, routes,
+# bypasses) in one transaction (lb_choose_load), as lb_apply would have; else, or if that
+# fails, lb_apply.
+lb_reweigh() {
+	if lb_inputs | cmp -s - "$LB_INPUTS"; then
+		# shellcheck disable=SC2046 # as in lb_apply
+		set -- $(lb_reduce $(lb_participants))
+		# the ruleset loaded last up to LB_CHOOSER's line, then the new choosers
+		{ awk -v m="$LB_CHOOSER" '{ l = $0; sub(/^\t*/, "", l) } l == m { f = 1; exit } { print } END { exit !f }' "$LB_RULESET" &&
+			lb_choosers "$@"; } >"$LB_RULESET_NEW" &&
+			lb_choose_load "$LB_RULESET_NEW" 2>/dev/null && mv -f "$LB_RULESET_NEW" "$LB_RULESET" && return 0
+	fi
+	lb_apply
 }
 
 # lb_up IFACE: give the link its table and rules, then re-spread over the links up. A link
@@ -332,6 +367,6 @@ lb_stop() {
 	done
 	lb_base_del || _stop=1
 	lb_sysctl_restore
-	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
+	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_INPUTS" "$LB_INPUTS.new" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
 	return "$_stop"
 }

@@ -1,6 +1,7 @@
 # ---- nftables backend (templates/lib/nftables.sh) ----
-# Everything lives in one table, inet linkbal, replaced whole by one `nft -f` transaction:
-# a load the kernel refuses leaves the previous table as it was. No other table is touched.
+# Everything lives in one table, inet linkbal, replaced whole by one `nft -f` transaction
+# (when only the weights changed, only its chains that choose: lb_choose_load): a load the
+# kernel refuses leaves the previous table as it was. No other table is touched.
 
 # lb_ruleset MARK:WEIGHT...: print the table for `nft -f`, replacing the old one in the
 # same transaction; the links given are the ones new connections are spread over now.
@@ -111,7 +112,18 @@ EOF
 	[ -z "$_v6" ] || lb_links | while read -r _if _rest; do
 		[ ! -f "$LB_UP6/$_if" ] || printf '\t\tmeta nfproto ipv6 oifname "%s" masquerade\n' "$_if"
 	done
-	printf '\t}\n\n\t# a new connection that leaves by the default route: give it a link\n\tchain choose {\n'
+	printf '\t}\n\n'
+	lb_choosers "$@"
+}
+
+# LB_CHOOSER: the first line of lb_choosers, which print the rest of the ruleset: chain
+# choose (and choose6), all that changes when only the weights do (lb_reweigh).
+LB_CHOOSER="# a new connection that leaves by the default route: give it a link"
+
+# lb_choosers MARK:WEIGHT...: print chain choose, chain choose6 with LINKS6, and the end.
+lb_choosers() {
+	_v6=${LINKS6:+1}
+	printf '\t%s\n\tchain choose {\n' "$LB_CHOOSER"
 	[ -z "$_v6" ] || printf '\t\tmeta nfproto ipv6 goto choose6\n'
 	# connections to the main table's specific routes keep their route, and take no turn
 	_nets=''
@@ -186,6 +198,17 @@ lb_choose() {
 		echo ' }'
 		;;
 	esac
+}
+
+# lb_choose_load FILE: load the chains that lb_choosers printed in the ruleset in FILE,
+# alone: flushed and filled again in one transaction (false, nothing changed, if one is
+# missing from the kernel).
+lb_choose_load() {
+	{
+		awk -v m="$LB_CHOOSER" '$0 == "\t" m { p = 1 } p && /^\tchain / { print "flush chain inet linkbal " $2 }' "$1"
+		echo 'table inet linkbal {'
+		awk -v m="$LB_CHOOSER" '$0 == "\t" m { p = 1 } p' "$1"
+	} | nft -f -
 }
 
 # lb_load FILE: load the ruleset in FILE in one transaction. lb_unload: take the table away.

@@ -19,6 +19,8 @@ LB_DEFAULT_DOWN=$RUN/default-down # exists while the default link's ifdown holds
 LB_SYSCTL=$RUN/sysctl             # "KEY VALUE": the first value of each sysctl linkbal set
 LB_RULESET=$RUN/ruleset           # the ruleset loaded last: exists while linkbal is started
 LB_RULESET_NEW=$RUN/ruleset.new   # the ruleset being loaded
+LB_INPUTS=$RUN/inputs             # what the ruleset loaded last was made of but its
+                                  # choosers (lb_inputs): the same, only those are loaded
 LB_STARTED=$RUN/started           # when the first ruleset after a stop was loaded: the
                                   # trackers of an earlier start see it change, and end
 # shellcheck disable=SC2034 # used by the iptables backend only

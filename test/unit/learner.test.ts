@@ -1,7 +1,7 @@
 // The learner's arithmetic (templates/lib/learner.sh) without root: the rendered rules and
 // learner sourced by sh (LB_SOURCED=1), with the state in a temporary directory, and the
 // world replaced at the runtime's own seams: lb_uptime (the clock), lb_rx (the device
-// counters in /sys), lb_conntrack (the connections), lb_apply (the load). Each test is
+// counters in /sys), lb_conntrack (the connections), lb_reweigh (the load). Each test is
 // a sequence of steps; after each, what the learner wrote and whether it loaded weights.
 import { beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
@@ -32,7 +32,7 @@ interface Step {
   open?: Record<number, number>;
 }
 
-/** Run the steps in one sh; return per step the weights file and whether lb_apply ran. */
+/** Run the steps in one sh; return per step the weights file and whether lb_reweigh ran. */
 function learn(steps: Step[]): { weights: string; applied: boolean; estimates: Record<string, string> }[] {
   const run = tmpdir('linkbal-learner-');
   const script = [
@@ -43,7 +43,7 @@ function learn(steps: Step[]): { weights: string; applied: boolean; estimates: R
     'lb_uptime() { cat "$RUN/now"; }',
     'lb_rx() { cat "$RUN/rx.$1" 2>/dev/null; }',
     'lb_conntrack() { cat "$RUN/ct" 2>/dev/null; }',
-    'lb_apply() { echo yes >"$RUN/applied"; }',
+    'lb_reweigh() { echo yes >"$RUN/applied"; }',
     ...steps.flatMap((s) => [
       `echo ${Math.round(s.t * 100)} >"$RUN/now"`,
       ...Object.entries(s.rx).map(([dev, b]) => `echo ${b} >"$RUN/rx.${dev}"`),
