@@ -171,13 +171,7 @@ lb_start6() {
 }
 lb_stop6() {
 	_stop6=0
-	for _f in "$LB_UP6"/*; do
-		[ -f "$_f" ] || continue
-		read -r _gw6 _mark _table _mask _pref <"$_f"
-		lb_link6_del "${_f##*/}" "$_gw6" "$_mark" "$_table" "$_mask" "$_pref" || _stop6=1
-		rm -f "$_f"
-		lb_base6_del "$_pref" "$_mask" || _stop6=1
-	done
+	lb_del_all "$LB_UP6" lb_link6_del lb_base6_del || _stop6=1
 	[ -z "${LINKS6:-}" ] || lb_base6_del || _stop6=1
 	rm -rf "$LB_WANT6" "$LB_DEFAULT_DOWN6"
 	return "$_stop6"

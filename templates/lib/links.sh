@@ -344,6 +344,20 @@ lb_start() {
 	return "$_start"
 }
 
+# lb_del_all DIR LINK_DEL BASE_DEL: take out each link DIR records (LB_UP or LB_UP6, "GATEWAY
+# MARK TABLE MARK_MASK PREF") with its family's LINK_DEL and BASE_DEL; false if any failed.
+lb_del_all() {
+	_ua=0
+	for _uf in "$1"/*; do
+		[ -f "$_uf" ] || continue
+		read -r _gw _mark _table _mask _pref <"$_uf"
+		"$2" "${_uf##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _ua=1
+		rm -f "$_uf"
+		"$3" "$_pref" "$_mask" || _ua=1
+	done
+	return "$_ua"
+}
+
 # lb_stop: remove everything linkbal added, from its state. The trackers end within a
 # step, and stop waits for them; the learner ends within a step of it. When the kernel
 # keeps the ruleset (lb_unload failed), the rest goes all the same (ip rules, routes,
@@ -358,13 +372,7 @@ lb_stop() {
 		lb_log "stop: the kernel kept linkbal's ruleset (removing it failed; rules status shows it); its ip rules and routes go all the same; run stop again once the cause is gone"
 		_stop=1
 	fi
-	for _f in "$LB_UP"/*; do
-		[ -f "$_f" ] || continue
-		read -r _gw _mark _table _mask _pref <"$_f"
-		lb_link_del "${_f##*/}" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _stop=1
-		rm -f "$_f"
-		lb_base_del "$_pref" "$_mask" || _stop=1
-	done
+	lb_del_all "$LB_UP" lb_link_del lb_base_del || _stop=1
 	lb_base_del || _stop=1
 	lb_sysctl_restore
 	rm -f "$LB_RULESET" "$LB_RULESET_NEW" "$LB_INPUTS" "$LB_INPUTS.new" "$LB_UP_NEW" "$LB_STARTED" "$LB_DEFAULT_DEV" "$LB_DEFAULT_DOWN"
