@@ -27,6 +27,11 @@ export async function cli(args: string[], backend: Backend = 'nftables', env: No
   return { code, stdout, stderr };
 }
 
+/** Pearson's chi-square statistic of observed counts against expected ones. */
+export function chiSquare(counts: Record<string, number>, expected: Record<string, number>): number {
+  return Object.entries(expected).reduce((s, [k, e]) => s + ((counts[k] ?? 0) - e) ** 2 / e, 0);
+}
+
 const made: string[] = [];
 
 /** A new directory under the system's temporary one, removed after the test file (setup.ts). */

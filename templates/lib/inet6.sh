@@ -25,21 +25,28 @@ lb_ra_router() {
 		awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); found = 1; exit } } END { exit !found }'
 }
 
-# lb_default_dev6: print the device of the main table's IPv6 default route with the lowest
-# metric (the default link's).
+# lb_default_dev6 [all]: print the device of the main table's IPv6 default route with the
+# lowest metric (the default link's), not counting an auto link's advertised router (at
+# RA_METRIC); with all: the devices of every IPv6 default route in main, that one included.
 lb_default_dev6() {
-	ip -6 route show default table main 2>/dev/null | awk '
+	ip -6 route show default table main 2>/dev/null | awk -v all="${1:-}" -v ra="$RA_METRIC" '
 		{ m = 1024; d = ""
 		  for (i = 1; i < NF; i++) { if ($i == "metric") m = $(i + 1); if ($i == "dev") d = $(i + 1) } }
-		d != "" && (best == "" || m + 0 < best + 0) { best = m; dev = d }
+		all != "" && d != "" { print d; next }
+		d != "" && m != ra && (best == "" || m + 0 < best + 0) { best = m; dev = d }
 		END { if (dev != "") print dev }'
 }
 
 # lb_routed6: print the destinations of the main table's IPv6 routes but its default
-# routes (connected networks, a LAN, static routes), once each; as lb_routed for IPv4.
+# routes (connected networks, a LAN, static routes), once each; as lb_routed for IPv4,
+# leaving out the routes on a link whose IPv6 side linkbal holds down.
 lb_routed6() {
-	ip -6 route show table main 2>/dev/null | awk '
+	_gone=' '
+	[ -f "$LB_DEFAULT_DOWN6" ] && [ -r "$LB_DEFAULT_DEV" ] && read -r _gone <"$LB_DEFAULT_DEV"
+	_gone="$_gone $(echo "${LINKS6:-}" | while read -r _if _rest; do [ -z "$_if" ] || [ -f "$LB_UP6/$_if" ] || printf '%s ' "$_if"; done)"
+	ip -6 route show table main 2>/dev/null | awk -v gone=" $_gone " '
 		$1 ~ /^(unicast|blackhole|unreachable|prohibit|throw)$/ { $1 = $2 }
+		{ for (i = 2; i < NF; i++) if ($i == "dev" && index(gone, " " $(i + 1) " ")) next }
 		$1 ~ /^[0-9a-f:]+(\/[0-9]+)?$/ && $1 !~ /^fe80:/ { print $1 }' | sort -u
 }
 
@@ -188,22 +195,34 @@ lb_candidates6() {
 	done
 }
 
-# lb_exits6: as lb_exits, for IPv6: the device of main's IPv6 default route, and while there
-# is none, the first listed link whose IPv6 side is up (its fallback rule routes then).
-lb_exits6() {
-	_dev6=$(lb_default_dev6)
-	[ -z "$_dev6" ] || echo "$_dev6"
-	[ -n "$_dev6" ] && [ ! -f "$LB_DEFAULT_DOWN6" ] && return 0
+# lb_fallback6: print the first listed link whose IPv6 side is up (its fallback rule routes
+# IPv6 while main has no IPv6 default route). lb_default_gone6: true while the default
+# link's inet6 stanza is held down or main has no IPv6 default route.
+lb_fallback6() {
 	lb_links | while read -r _if _rest; do
 		[ -f "$LB_UP6/$_if" ] && { echo "$_if"; break; }
 	done
 }
+lb_default_gone6() {
+	[ -f "$LB_DEFAULT_DOWN6" ] || [ -z "$(lb_default_dev6)" ]
+}
+
+# lb_exits6: as lb_exits, for IPv6: the devices of main's IPv6 default routes, and while
+# the default link's IPv6 is gone, the fallback link's (an auto link's advertised router in
+# main, or the fallback rule, routes then).
+lb_exits6() {
+	{ lb_default_dev6 all; ! lb_default_gone6 || lb_fallback6; } | awk '!seen[$0]++'
+}
 
 # lb_pinned6: print "ADDRESS NAME MARK" for the global IPv6 addresses of the listed links
-# whose IPv6 side is up: a socket bound to one keeps that link (as lb_pinned).
+# whose IPv6 side is up: a socket bound to one keeps that link (as lb_pinned). Not those of
+# the links that route IPv6 while the default link's is gone: unbound sockets take them too.
 lb_pinned6() {
+	_skip=''
+	! lb_default_gone6 || _skip=" $(lb_exits6 | tr '\n' ' ')"
 	lb_links | while read -r _if _gw _w _m _rest; do
 		[ -f "$LB_UP6/$_if" ] || continue
+		case $_skip in *" $_if "*) continue ;; esac
 		for _a in $(ip -6 -o addr show dev "$_if" scope global 2>/dev/null | awk '{ print $4 }'); do
 			echo "${_a%/*} $_if $_m"
 		done

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Lab, uplinkOf } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { chiSquare, cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 
@@ -28,10 +28,6 @@ function dump(lab: Lab): string {
     for k in net.netfilter.nf_conntrack_acct net.ipv4.conf.wan1.rp_filter net.ipv4.conf.wan2.rp_filter \\
       net.ipv4.conf.wan1.src_valid_mark net.ipv4.conf.wan2.src_valid_mark; do echo "$k=$(sysctl -n $k)"; done
   `]).stdout;
-}
-
-function chiSquare(counts: Record<string, number>, expected: Record<string, number>): number {
-  return Object.entries(expected).reduce((s, [k, e]) => s + ((counts[k] ?? 0) - e) ** 2 / e, 0);
 }
 
 describe.each(BACKENDS)('balancing with the %s backend', (backend) => {

@@ -7,6 +7,7 @@
 #   lab.sh router NAME wanK ADDR [--pool N] [--classless NET/BITS,GW,...]
 #                                         dnsmasq of a --dhcp uplink restarted with router ADDR
 #                                         (leases from 10.1.K.N; option 121 routes)
+#   lab.sh ra-router NAME wanK fe80::N    an --ra uplink's router leaves; fe80::N advertises
 #   lab.sh exec NAME CMD [ARGS...]        host ns + private mounts of the lab root
 #   lab.sh netexec NAME NS CMD [ARGS...]  NS = host|ispI|net|lan (no extra mounts)
 #   lab.sh root NAME                      print the lab root dir
@@ -241,12 +242,13 @@ start_dnsmasq() { # NAME STATE INDEX [ROUTER [POOL [CLASSLESS]]]; RENEW: T1 in s
 
 # dnsmasq's router advertisements for uplink INDEX (SLAAC in 2001:db8:1:INDEX::/64), every
 # 2 s, router lifetime 30 s; its own instance, beside a --dhcp one.
-start_ra() { # NAME STATE INDEX
+# LIFETIME: 0 says the router is leaving.
+start_ra() { # NAME STATE INDEX [LIFETIME]
 	local isp="lb-$1-isp$3" s=$2 k=$3
 	ip netns exec "$isp" dnsmasq \
 		--conf-file=/dev/null --port=0 --user=root --group=root \
 		--interface=tohost --bind-interfaces --enable-ra \
-		--dhcp-range="2001:db8:1:$k::,ra-only,64,10m" --ra-param=tohost,2,30 \
+		--dhcp-range="2001:db8:1:$k::,ra-only,64,10m" --ra-param="tohost,2,${4:-30}" \
 		--pid-file="$s/dnsmasq-ra$k.pid" \
 		--log-facility="$s/dnsmasq-ra$k.log" --log-dhcp \
 		</dev/null >>"$s/dnsmasq-ra$k.out" 2>&1 ||
@@ -591,6 +593,33 @@ cmd_router() {
 	start_dnsmasq "$name" "$state" "$k" "$addr" "$pool" "$classless"
 }
 
+# A new router for an --ra uplink: its advertisements say the old one leaves (lifetime 0),
+# then come from link-local ADDR. Returns once the host dropped the old router's route.
+cmd_ra_router() {
+	[[ $# -eq 3 ]] || usage
+	local name=$1 iface=$2 k=${2#wan} addr=$3 state pid isp="lb-$1-isp${2#wan}" t
+	need_root
+	state=$(lab_state "$name")
+	[[ -e $state/dnsmasq-ra$k.pid && $iface == wan* ]] || die "ra-router: $iface is not an --ra uplink of lab '$name'"
+	[[ $addr =~ ^fe80::[0-9a-f:]+$ ]] || die "ra-router: want a link-local address fe80::N"
+	for lifetime in 0 30; do
+		pid=$(cat "$state/dnsmasq-ra$k.pid")
+		kill "$pid"
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+		if ((lifetime)); then
+			ip -n "$isp" addr flush dev tohost scope link
+			ip -n "$isp" addr add "$addr/64" dev tohost nodad
+		fi
+		start_ra "$name" "$state" "$k" "$lifetime"
+		((lifetime)) && break
+		for ((t = 0; t < 100; t++)); do
+			[[ -z $(ip -n "lb-$name-host" -6 route show default dev "$iface" proto ra) ]] && break
+			sleep 0.05
+		done
+		((t < 100)) || die "ra-router: the host kept $iface's advertised router"
+	done
+}
+
 cmd_netexec() {
 	[[ $# -ge 3 ]] || usage
 	local name=$1 ns=$2
@@ -615,6 +644,7 @@ main() {
 	_enter) cmd_enter "$@" ;;
 	netexec) cmd_netexec "$@" ;;
 	router) cmd_router "$@" ;;
+	ra-router) cmd_ra_router "$@" ;;
 	root) cmd_root "$@" ;;
 	destroy) cmd_destroy "$@" ;;
 	gc) cmd_gc ;;

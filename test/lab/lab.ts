@@ -263,6 +263,13 @@ export class Lab {
     if (r.status !== 0) throw new Error(`lab.sh router ${iface} ${addr} failed (status ${r.status}):\n${r.stderr}`);
   }
 
+  /** The advertised router of --ra uplink IFACE leaves (router lifetime 0, and the host
+   *  drops its route); then ADDR (fe80::N) advertises instead. */
+  raRouter(iface: string, addr: string): void {
+    const r = run('bash', [LAB_SH, 'ra-router', this.name, iface, addr]);
+    if (r.status !== 0) throw new Error(`lab.sh ra-router ${iface} ${addr} failed (status ${r.status}):\n${r.stderr}`);
+  }
+
   ifup(iface: string): RunResult {
     return this.execOk(['ifup', iface]);
   }
