@@ -27,9 +27,23 @@ export async function cli(args: string[], backend: Backend = 'nftables', env: No
   return { code, stdout, stderr };
 }
 
-/** Pearson's chi-square statistic of observed counts against expected ones. */
-export function chiSquare(counts: Record<string, number>, expected: Record<string, number>): number {
-  return Object.entries(expected).reduce((s, [k, e]) => s + ((counts[k] ?? 0) - e) ** 2 / e, 0);
+/** Expect counts drawn at random to fit the expected ones for three links: Pearson's
+ *  chi-square statistic under 13.82 (2 degrees of freedom, p > 0.001). */
+export function expectChiSquareFit(counts: Record<string, number>, expected: Record<string, number>): void {
+  const x2 = Object.entries(expected).reduce((s, [k, e]) => s + ((counts[k] ?? 0) - e) ** 2 / e, 0);
+  expect(Object.keys(expected)).toHaveLength(3);
+  expect(x2, JSON.stringify(counts)).toBeLessThan(13.82);
+}
+
+/** The links each host's connections took, connection k having gone to hosts[k % hosts.length]
+ *  (client.js takes the hosts in turn). */
+export function linksByHost(order: string[], hosts: string[]): Map<string, Set<string>> {
+  const byHost = new Map<string, Set<string>>();
+  order.forEach((u, k) => {
+    const h = hosts[k % hosts.length] as string;
+    byHost.set(h, (byHost.get(h) ?? new Set()).add(u));
+  });
+  return byHost;
 }
 
 const made: string[] = [];

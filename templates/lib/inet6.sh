@@ -18,11 +18,16 @@ EOF
 	return 1
 }
 
-# lb_ra_router IFACE: print the router that IFACE's router advertisements name (the kernel's
-# default route on IFACE with proto ra, in main); false if there is none.
+# lb_ra_router IFACE: print the router that IFACE's router advertisements name: the
+# kernel's default route on IFACE with proto ra in main, or while there is none (up6 takes
+# one at the kernel's metric out, to have it back at RA_METRIC with the next advertisement,
+# minutes away on some networks), the neighbour on IFACE the kernel knows as a router if
+# it knows one only; false otherwise.
 lb_ra_router() {
-	ip -6 route show default dev "$1" proto ra table main 2>/dev/null |
-		awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); found = 1; exit } } END { exit !found }'
+	{ ip -6 route show default dev "$1" proto ra table main; ip -6 neigh show dev "$1"; } 2>/dev/null | awk '
+		$1 == "default" && gw == "" { for (i = 1; i < NF; i++) if ($i == "via") gw = $(i + 1) }
+		$1 != "default" && / router / && $NF !~ /^(FAILED|INCOMPLETE)$/ { n++; r = $1 }
+		END { if (gw == "" && n == 1) gw = r; if (gw != "") print gw; exit gw == "" }'
 }
 
 # lb_default_dev6 [all]: print the device of the main table's IPv6 default route with the

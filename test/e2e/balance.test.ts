@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Lab, uplinkOf } from '../lab/lab.js';
-import { chiSquare, cli } from '../helpers.js';
+import { cli, expectChiSquareFit, linksByHost } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 
@@ -184,21 +184,14 @@ describe.each(BACKENDS)('balancing with the %s backend', (backend) => {
     rules('restart');
     const hosts = ['203.0.113.1', '203.0.113.2', ...EXTRA_SERVERS];
     const r = spread(hosts.length * 4, { hosts });
-    const byHost = new Map<string, Set<string>>();
-    r.order.forEach((u, k) => {
-      const h = hosts[k % hosts.length] as string;
-      byHost.set(h, (byHost.get(h) ?? new Set()).add(u));
-    });
-    for (const [h, links] of byHost) expect(links.size, h).toBe(1);
+    for (const [h, links] of linksByHost(r.order, hosts)) expect(links.size, h).toBe(1);
     expect(new Set(r.order).size).toBeGreaterThan(1);
   });
 
   it('random mode: shares follow the weights (chi-square, p > 0.001)', async () => {
     await render('--mode', 'random');
     rules('restart');
-    const r = spread(400);
-    const x2 = chiSquare(r.counts, { wan0: 100, wan1: 200, wan2: 100 });
-    expect(x2, JSON.stringify(r.counts)).toBeLessThan(13.82); // chi-square, 2 degrees of freedom
+    expectChiSquareFit(spread(400).counts, { wan0: 100, wan1: 200, wan2: 100 });
   });
 
   it('rules stop puts everything back as it was before linkbal', async () => {
