@@ -285,10 +285,6 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
 
   if (problems.length) return { ok: false, problems };
   if (backend === 'auto') backend = autoBackend();
-  const gw6 = s.links.find((l) => l.gw6)?.gw6;
-  if (gw6 && backend === 'iptables') {
-    return { ok: false, problems: [{ where: gw6.where, message: `${show(gw6.value)}: IPv6 is balanced by the nftables backend only, for now (--backend nftables)` }] };
-  }
   return {
     ok: true,
     plan: {

@@ -75,6 +75,34 @@ export const HOWTO_ARGS = [
   '--bypass-dst', '192.168.1.0/24', '--bypass-port', 'tcp/21,22,80,443,6667', '--bypass-port', 'udp/53',
 ];
 
+/** An admin's saved iptables (or ip6tables) ruleset without linkbal, as iptables-save writes
+ *  it, with NAT (lines) in nat's POSTROUTING: what a full iptables-restore, or
+ *  netfilter-persistent from /etc/iptables/rules.v4, puts back. */
+export const savedRuleset = (nat = ''): string => `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+${nat}COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+COMMIT
+`;
+
 export function read(p: string): string {
   return readFileSync(p, 'utf8');
 }

@@ -1,19 +1,21 @@
-// Dual stack (issue 13), nftables backend: the lab with IPv6 (uplink I 2001:db8:1:I::2/64,
+// Dual stack (issue 13), for each backend: the lab with IPv6 (uplink I 2001:db8:1:I::2/64,
 // wan2's IPv6 from router advertisements), measured at the server (the source address it
-// saw) and at the ISPs (IPv6 packets dropped for another ISP's source). One lab for every
-// assertion: each test leaves every link up.
+// saw) and at the ISPs (IPv6 packets dropped for another ISP's source). One lab a backend
+// for every assertion: each test leaves every link up. With iptables also: a load refused
+// in one family leaves both as they were, and the guard loads IPv6's chains again when a
+// firewall reload removed only those.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { cli, savedRuleset } from '../helpers.js';
 
+const BACKENDS = ['nftables', 'iptables'] as const;
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1', '--weight', '2',
-  '--iface', 'wan2', '--gw', '10.1.2.1', '--gw6', 'auto',
-  '--backend', 'nftables', '--probe', 'none',
+  '--iface', 'wan2', '--gw', '10.1.2.1', '--gw6', 'auto', '--probe', 'none',
 ];
 const SERVER6 = '2001:db8:ff::1';
 
-describe('dual stack with the nftables backend', () => {
+describe.each(BACKENDS)('dual stack with the %s backend', (backend) => {
   let lab: Lab;
   const rules = (...args: string[]) => lab.execOk(['/etc/linkbal/rules', ...args]).stdout;
   const spread = (n: number, hosts: string[]) => {
@@ -34,7 +36,7 @@ describe('dual stack with the nftables backend', () => {
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3, ra: ['wan2'] });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, '--root', lab.root]);
+    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.stderr).toBe('');
     for (const i of ['wan1', 'wan2']) {
       const up = lab.ifup(i);
@@ -109,10 +111,80 @@ describe('dual stack with the nftables backend', () => {
     expect(lab.spoofed6(0)).toBeGreaterThan(0);
   });
 
-  it('stop takes every IPv6 rule and route away', () => {
+  if (backend === 'iptables') {
+    const sh = (script: string) => lab.execOk(['sh', '-c', script]);
+    /** raw, nat and mangle of both families as the kernel holds them, counters and comments left out */
+    const tables = () => sh(`for t in raw nat mangle; do iptables-save -t $t; ip6tables-save -t $t; done |
+      grep -v '^#' | sed 's/\\[[0-9]*:[0-9]*\\]//'`).stdout;
+    /** the ruleset loaded last with new rules in raw and nat of both families, and BAD at the
+     *  end of FAMILY's mangle (the batches: IPv4 first, then IPv6; lb_load) */
+    const changed = (bad: string, family: 4 | 6) => sh(`awk -v bad='${bad}' -v fam=${family} '
+      /^# ---- IPv6/ { f = 6 } /^# ---- IPv4/ { f = 4 } /^\\*/ { t = $1 }
+      $1 == "COMMIT" && t == "*raw" { print "-A linkbal-helper -p tcp --dport 2121 -j CT --helper ftp" }
+      $1 == "COMMIT" && t == "*nat" { print "-A linkbal-nat -o wan9 -j MASQUERADE" }
+      $1 == "COMMIT" && t == "*mangle" && (f ? f : 4) == fam { print bad }
+      { print }' /run/linkbal/ruleset >/run/linkbal/test.ruleset`);
+    const load = (file: string) => lab.exec(['sh', '-c', `LB_SOURCED=1; . /etc/linkbal/rules; lb_load ${file}`]);
+
+    it.each([6, 4] as const)('iptables: a load refused in the IPv%s mangle leaves both families as they were', (family) => {
+      const before = tables();
+      expect(before).toMatch(/-A linkbal-nat -o wan1 -j MASQUERADE\n[^]*-A linkbal-nat -o wan1 -j MASQUERADE\n/);
+      // refused by the kernel at commit (MASQUERADE outside nat), after the tables before it
+      // (and with IPv6's refused, all of IPv4's) committed
+      const bad = '-A linkbal-out -j MASQUERADE';
+      changed(bad, family);
+      const r = load('/run/linkbal/test.ruleset');
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(family === 6 ? /^ip6tables-restore/m : /^iptables-restore/m);
+      expect(tables()).toBe(before);
+      // the good part alone loads, and changes raw and nat of both families: the check above could fail
+      sh(`grep -vxF -e '${bad}' /run/linkbal/test.ruleset >/run/linkbal/good.ruleset`);
+      expect(load('/run/linkbal/good.ruleset').status).toBe(0);
+      expect(tables().match(/--dport 2121 |-o wan9 /g)).toHaveLength(4);
+      rules('reload');
+      expect(tables()).toBe(before);
+    });
+
+    // the guard's lb_loaded asks both families; the look and status hold linkbal's lock, so
+    // the guard's reload waits for them
+    it.each([
+      ['ip6tables -t mangle -F', 'ip6tables -t mangle -F'],
+      ['a full ip6tables-restore of a saved ruleset', `ip6tables-restore <<'EOF'\n${savedRuleset()}EOF`],
+    ])('iptables: the guard loads IPv6 again after %s, and status says so in between', (_name, wipe) => {
+      const held6 = "ip6tables-save -t mangle | grep -q -- '-A OUTPUT -j linkbal-out'";
+      const r = lab.exec(['flock', '/run/linkbal/lock', 'sh', '-c', `{ ${wipe}
+} >/dev/null 2>&1; ! ${held6} && iptables-save -t mangle | grep -q -- '-A OUTPUT -j linkbal-out' &&
+        LB_SOURCED=1 && . /etc/linkbal/rules && lb_status_rules`]);
+      expect(r.stdout).toBe('missing from the kernel (removed by another program?); the guard loads them again\n');
+      expect(r.status).toBe(1);
+      const end = Date.now() + 5000;
+      while (lab.exec(['sh', '-c', held6]).status !== 0) {
+        expect(Date.now(), 'the guard loaded the IPv6 chains again within 5 s').toBeLessThan(end);
+        sh('sleep 0.1');
+      }
+      expect(rules('status').split('\n')[0]).toBe('linkbal: backend iptables, mode nth, rules loaded');
+      expect(spread(40, [SERVER6])).toEqual({ wan0: 10, wan1: 20, wan2: 10 });
+    });
+
+    it('iptables: a stop refused in IPv6 keeps both families\' chains, and says so (the last test before stop)', () => {
+      // someone else's chain goes to linkbal's (-g): the kernel keeps linkbal-out and refuses
+      // IPv6's mangle part of the unload, after IPv4's went through
+      sh('ip6tables -t mangle -N fw-test && ip6tables -t mangle -A fw-test -g linkbal-out');
+      const before = tables();
+      const r = lab.exec(['/etc/linkbal/rules', 'stop']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^linkbal: stop: the kernel kept linkbal's ruleset/m);
+      expect(tables()).toBe(before);
+      // the cause gone, the next stop (the test below) takes the rest
+      sh('ip6tables -t mangle -F fw-test && ip6tables -t mangle -X fw-test');
+    });
+  }
+
+  it('stop takes every IPv6 rule, route and chain away', () => {
     rules('stop');
     expect(lab.execOk(['ip', '-6', 'rule']).stdout).not.toMatch(/lookup (10[0-9]|linkbal)|fwmark/);
     expect(lab.execOk(['ip', '-6', 'route', 'show', 'table', 'all']).stdout).not.toMatch(/table linkbal|table 10[0-9]/);
+    expect(lab.execOk(['sh', '-c', 'nft list ruleset; ip6tables-save; iptables-save']).stdout).not.toContain('linkbal');
     rules('start');
     expect(spread(40, [SERVER6])).toEqual({ wan0: 10, wan1: 20, wan2: 10 });
   });

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { REPO, cli, need, sh as hostSh } from '../helpers.js';
+import { REPO, cli, need, savedRuleset, sh as hostSh } from '../helpers.js';
 
 const BACKENDS = ['nftables', 'iptables'] as const;
 const ARGS = [
@@ -18,33 +18,9 @@ const ARGS = [
 /** 40 connections in nth mode over default 1, wan1 2, wan2 1 */
 const SHARES = { wan0: 10, wan1: 20, wan2: 10 };
 
-/** An admin's saved iptables ruleset (iptables-save), without linkbal: what a full
- *  iptables-restore, or netfilter-persistent from /etc/iptables/rules.v4, puts back. */
-const SAVED = `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-COMMIT
-*mangle
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -s 10.3.0.0/24 -o wan0 -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -i lo -j ACCEPT
-COMMIT
-`;
+/** An admin's saved iptables ruleset, without linkbal: what a full iptables-restore, or
+ *  netfilter-persistent from /etc/iptables/rules.v4, puts back. */
+const SAVED = savedRuleset('-A POSTROUTING -s 10.3.0.0/24 -o wan0 -j MASQUERADE\n');
 
 /** The command lines of the drop-in's ExecStartPost= and ExecReload= (what systemd runs), as words. */
 const DROPIN = readFileSync(path.join(REPO, 'debian/site/nftables-reload.conf'), 'utf8');

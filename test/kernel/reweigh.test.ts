@@ -16,9 +16,10 @@ const MODES = ['nth', 'random', 'hash'] as const;
 // 0, equal ones, one link alone
 const WEIGHTS = ['0 30 30', '3 1 0', '7 7 7', '0 5 0'];
 
-// every backend and mode; and nftables with IPv6 (--gw6: chain choose6 too)
+// every backend and mode; and each backend with IPv6 (--gw6: chain choose6 too, or ip6tables'
+// linkbal-choose)
 const CASES = [...BACKENDS.flatMap((backend) => MODES.map((mode) => ({ backend, mode, v6: false }))),
-  { backend: 'nftables' as const, mode: 'nth' as const, v6: true }];
+  ...BACKENDS.map((backend) => ({ backend, mode: 'nth' as const, v6: true }))];
 
 describe('lb_reweigh loads what lb_apply would', () => {
   for (const { backend, mode, v6 } of CASES) {
@@ -40,7 +41,7 @@ describe('lb_reweigh loads what lb_apply would', () => {
       expect(rules).toContain(`RUN=${run}`);
       expect(rules).toContain('lb_apply_full() {');
       fs.writeFileSync(path.join(run, 'lib.sh'), `LB_SOURCED=1\n${rules}\nlb_apply() { echo full >>"$RUN/loads"; lb_apply_full; }\n`);
-      const list = backend === 'nftables' ? 'nft list table inet linkbal' : "iptables-save | grep -v '^#'";
+      const list = backend === 'nftables' ? 'nft list table inet linkbal' : "{ iptables-save; ip6tables-save; } | grep -v '^#'";
       const script = `ip link set lo up || exit 1
         for d in wan0 wan1 wan2 lan0; do
           ip link add $d type veth peer name p$d && ip link set p$d up && ip link set $d up || exit 1
@@ -99,7 +100,10 @@ describe('lb_reweigh loads what lb_apply would', () => {
       });
       // the weights change the chooser: two steps' listings differ
       expect(out('1.full')).not.toBe(out('0.full'));
-      if (v6) expect(out('0.cheap')).toMatch(/chain choose6 \{\n\t\tip6 daddr \{ [^}]*2001:db8:77::\/48[^]*numgen inc mod 2 vmap/);
+      if (v6 && backend === 'nftables') expect(out('0.cheap')).toMatch(/chain choose6 \{\n\t\tip6 daddr \{ [^}]*2001:db8:77::\/48[^]*numgen inc mod 2 vmap/);
+      if (v6 && backend === 'iptables') {
+        expect(out('0.cheap')).toMatch(/\n-A linkbal-choose -d 2001:db8:77::\/48 -j RETURN\n(-A linkbal-choose .*\n)*-A linkbal-choose -m statistic --mode nth --every 2 --packet 0 /);
+      }
       expect(out('route.loads')).toBe('');
       expect(out('route.cheap')).toContain('10.79.0.0/16');
       expect(out('route.cheap')).toBe(out('route.full'));

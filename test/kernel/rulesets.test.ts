@@ -23,11 +23,13 @@ describe('rulesets through the kernel', () => {
       need(backend === 'nftables' ? 'nft' : 'iptables-restore', backend as string);
       // the rules script's functions: sourced with LB_SOURCED=1 it runs nothing
       const lib = rules;
-      const check = backend === 'nftables' ? 'nft -c -f -' : 'iptables-restore --test --noflush -w';
+      // iptables: each family's batch (lb_batch) through its own restore
+      const check = backend === 'nftables' ? 'nft -c -f -'
+        : 'cat >"$f" && for v in 4 ${LINKS6:+6}; do lb_batch "$f" $v | "ip${v#4}tables-restore" --test --noflush -w || exit 1; done';
       // link number K:weight; link K has mark K * LB_UNIT (the default link is K = 1)
       for (const set of ['1:1', '1:1 2:2 3:1', '2:4 3:2 1:1', '3:1', '']) {
         // in a throwaway network namespace: iptables-restore --test still needs the chains' tables
-        const r = sh(`unshare -n sh -c 'LB_SOURCED=1; . ${lib}; set --
+        const r = sh(`unshare -n sh -c 'LB_SOURCED=1; . ${lib}; f=${root}/ruleset; set --
           for p in ${set}; do set -- "$@" $((\${p%:*} * LB_UNIT)):\${p#*:}; done
           lb_ruleset "$@" | ${check}'`);
         expect(r.stderr, `${set}`).toBe('');

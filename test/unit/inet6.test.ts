@@ -47,6 +47,14 @@ describe('IPv6 settings', () => {
     expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain('bypass-dst 2001:db8::7/128\n');
   });
 
+  it('balances IPv6 with either backend: --backend iptables loads ip6tables too', async () => {
+    const root = await render([...DUAL, '--backend', 'iptables']);
+    const rules = read(path.join(root, 'etc/linkbal/rules'));
+    expect(rules).toMatch(/^BACKEND='iptables'/m);
+    expect(rules).toContain("LINKS6='\nwan1 2001:db8:1::1\nwan3 auto\n'\n");
+    expect(rules).toContain('"ip${_f#4}tables-restore" -w --noflush');
+  });
+
   it('refuses bad IPv6 input, naming the flag and value', async () => {
     const L = ['--iface', 'eth1', '--gw', '10.0.0.1'];
     await rejects([...L, '--gw6', '10.0.0.1'], '--gw6 #1: "10.0.0.1" is not an IPv6 address or "auto"');
@@ -63,7 +71,6 @@ describe('IPv6 settings', () => {
     await rejects([...G, '--bypass-dst', '2001:db8::/129'], '"2001:db8::/129" is not an IPv6 address or prefix');
     await rejects([...G, '--bypass-dst', '2001:db8::/032'], 'is not an IPv6 address or prefix');
     await rejects([...G, '--bypass-dst', 'fe80::%eth1/64'], 'is not an IPv6 address or prefix');
-    await rejects([...G, '--backend', 'iptables'], '--gw6 #1: "auto": IPv6 is balanced by the nftables backend only');
     await rejects([...L, '--bypass-dst', '2001:db8::/32'],
       '--bypass-dst #1: "2001:db8::/32" is an IPv6 network, but no --iface has --gw6');
   });
