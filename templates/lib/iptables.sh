@@ -1,10 +1,12 @@
 # ---- iptables backend (templates/lib/iptables.sh) ----
 # Rules load with `iptables-restore --noflush` batches, all or nothing (lb_load), and
 # declaring ":linkbal-x - [0:0]" creates or flushes just that chain, never anyone else's.
-# With LINKS6 (--gw6) the same chains are loaded for IPv6 by ip6tables-restore: a ruleset
-# then holds both families' batches, the lines after the heading LB_V6 being IPv6's, up
-# to the heading LB_V4 (lb_batch). A function given a family F (4 or 6) runs
-# "ip${F#4}tables": iptables for 4, ip6tables for 6 (and lb_exits or lb_exits6 likewise).
+# With LINKS6 (--gw6) the same chains are loaded for IPv6 by ip6tables-restore. A ruleset
+# then holds both families' batches, a line belonging to the family of the last heading
+# (LB_V4, LB_V6) before it, IPv4 before any (lb_batch): IPv4's tables, IPv6's, then
+# (lb_choosers) each family's rules of chain linkbal-choose, which end its mangle. A function
+# given a family F (4 or 6) runs "ip${F#4}tables": iptables for 4, ip6tables for 6 (and
+# lb_exits or lb_exits6 likewise).
 LB_V4='# ---- IPv4: iptables-restore ----'
 LB_V6='# ---- IPv6: ip6tables-restore ----'
 
