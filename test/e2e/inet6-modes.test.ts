@@ -12,17 +12,17 @@ import { cli, expectChiSquareFit, linksByHost } from '../helpers.js';
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1', '--weight', '2',
   '--iface', 'wan2', '--gw', '10.1.2.1', '--gw6', 'auto',
-  '--lan', 'lan0', '--backend', 'nftables', '--probe', 'none',
+  '--lan', 'lan0', '--probe', 'none',
 ];
 const SERVER6 = '2001:db8:ff::1';
 /** more IPv6 servers, for the hash mode */
 const EXTRA6 = Array.from({ length: 9 }, (_, k) => `2001:db8:ff::${k + 10}`);
 
-describe('dual stack: LAN, modes, the default link gone, a new router', () => {
+describe.each(['nftables', 'iptables'])('dual stack with the %s backend: LAN, modes, the default link gone, a new router', (backend) => {
   let lab: Lab;
   const rules = (...args: string[]) => lab.execOk(['/etc/linkbal/rules', ...args]).stdout;
   const render = async (...extra: string[]) => {
-    const r = await cli([...ARGS, ...extra, '--root', lab.root]);
+    const r = await cli([...ARGS, '--backend', backend, ...extra, '--root', lab.root]);
     expect(r.stderr).toBe('');
   };
   const spread = (n: number, opts: { hosts?: string[]; fromLan?: boolean } = {}) => {
@@ -70,7 +70,8 @@ describe('dual stack: LAN, modes, the default link gone, a new router', () => {
       expect(spread(90, { fromLan: true }).counts).toEqual({ wan1: 60, wan2: 30 });
       // its network's route stays until ifdown's end: no longer one that keeps its route
       // (nft prints adjacent networks as one range: a/len or a-b)
-      const choose6 = lab.execOk(['nft', 'list', 'chain', 'inet', 'linkbal', 'choose6']).stdout;
+      const choose6 = lab.execOk(backend === 'nftables' ? ['nft', 'list', 'chain', 'inet', 'linkbal', 'choose6']
+        : ['ip6tables', '-t', 'mangle', '-S', 'linkbal-choose']).stdout;
       expect(choose6).not.toMatch(/2001:db8:1::[-/]/);
       expect(choose6).toMatch(/2001:db8:1:1::[-/]/);
     } finally {
