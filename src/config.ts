@@ -54,8 +54,9 @@ export function formatConfig(plan: Plan): string {
     ...(hasInet6(plan) ? ['# gw6: its IPv6 next hop, or auto (the router of its router advertisements); without it, its IPv6 is left alone'] : []),
     ...plan.links.map((l) => `iface ${l.iface} gw ${l.gw}${l.gw6 ? ` gw6 ${l.gw6}` : ''} weight ${weightText(plan, l)} tier ${l.tier}`),
     '',
-    '# addresses each link pings through itself to tell whether it works; none: no tracking',
-    ...(plan.probes.length ? plan.probes.map((p) => `probe ${p}`) : ['probe none']),
+    '# addresses each link pings through itself to tell whether it works, each in its own',
+    '# family (IPv6 ones for the links that balance IPv6); none: no tracking',
+    ...(plan.probes.length || plan.probes6.length ? [...plan.probes, ...plan.probes6].map((p) => `probe ${p}`) : ['probe none']),
   ];
   if (plan.bypassDst.length || plan.bypassDst6.length || plan.bypassPorts.length) {
     lines.push('', '# connections that always use the default link');

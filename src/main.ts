@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type Key, type Problem, type Settings, addSetting, emptySettings, overlay } from './settings.js';
 import { parseConfig } from './config.js';
 import { show, validate } from './validate.js';
-import { type Backend, DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_TABLE_BASE, MAX_PROBES, hex } from './model.js';
+import { type Backend, DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_PROBES6, DEFAULT_TABLE_BASE, MAX_PROBES, hex } from './model.js';
 import { render } from './render.js';
 import { changed, describe, planWrites, write } from './output.js';
 import { VERSION } from './version.js';
@@ -40,8 +40,9 @@ const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
   { key: 'bypass-dst', arg: '<CIDR>', help: 'connections to this network (IPv4, or IPv6 with --gw6) always use the default link' },
   { key: 'bypass-port', arg: '<PROTO/PORTS>', help: 'tcp or udp ports (21,22,8000-8100) that always use the default link' },
   { key: 'lan', arg: '<IFACE>', help: 'balance connections forwarded from this LAN interface too' },
-  { key: 'probe', arg: '<ADDR>', help: 'an IPv4 address each link pings through itself to tell whether it works ' +
-    `(repeatable, at most ${MAX_PROBES}; default ${DEFAULT_PROBES.join(' ')}), or none: no tracking` },
+  { key: 'probe', arg: '<ADDR>', help: 'an IPv4 or IPv6 address each link pings through itself, in that family, to tell ' +
+    `whether it works (repeatable, at most ${MAX_PROBES} a family; the list replaces both defaults, ` +
+    `${DEFAULT_PROBES.join(' ')} and for --gw6 links ${DEFAULT_PROBES6.join(' ')}), or none: no tracking` },
   { key: 'mark-mask', arg: '<MASK>', help: `the bits of the packet and conntrack marks linkbal may use, one run of bits, hex or decimal ` +
     `(default ${hex(DEFAULT_MARK_MASK)})` },
   { key: 'pref', arg: '<N>', help: `the first ip rule priority linkbal uses: N, then N+2.. for the uplinks (default ${DEFAULT_PREF})` },
@@ -114,6 +115,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     io.stderr('linkbal-gen: nothing written; see linkbal-gen --help\n');
     return 2;
   }
+  for (const w of result.warnings) io.stderr(`linkbal-gen: warning: ${w.where}: ${w.message}\n`);
 
   if (opts.deb !== undefined) {
     try {

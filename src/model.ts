@@ -45,6 +45,9 @@ export interface Plan {
   readonly lan: readonly string[];
   /** dotted IPv4 addresses each link's health tracker pings through it; empty: no tracking */
   readonly probes: readonly string[];
+  /** IPv6 addresses (RFC 5952) the trackers of the links' IPv6 sides (--gw6) ping; empty:
+   *  those are not tracked */
+  readonly probes6: readonly string[];
   /** the bits of the packet and conntrack marks linkbal uses: one run of set bits */
   readonly markMask: number;
   /** the first ip rule priority linkbal uses: pref (main without its default route), pref + K */
@@ -87,7 +90,7 @@ export const MAX_PREF = 32765; // the last priority before main's (32766)
  *  "Sharing the router"). */
 export const DEFAULT_MARK_MASK = 0x3f000000;
 export const MAX_TIER = 9; // failover tiers are 1 (primary, the default) to MAX_TIER
-export const MAX_PROBES = 8;
+export const MAX_PROBES = 8; // per address family
 
 /** The addresses to probe when no --probe is given: well-known anycast DNS resolvers run by
  *  different operators (Cloudflare, Google, Quad9, Cisco OpenDNS), so that no one outage or
@@ -95,3 +98,7 @@ export const MAX_PROBES = 8;
  *  At least two, so that one dead target never takes a link down. Tests and the lab always
  *  give their own addresses with --probe: they must not depend on reaching the internet. */
 export const DEFAULT_PROBES: readonly string[] = ['1.1.1.1', '8.8.8.8', '9.9.9.9', '208.67.222.222'];
+/** The same operators' IPv6 resolvers, for the IPv6 sides of links with --gw6 (the rules
+ *  script has them only then); in the plan and the config file whenever no --probe is given,
+ *  so that a --gw6 added to the config file later is tracked too. */
+export const DEFAULT_PROBES6: readonly string[] = ['2606:4700:4700::1111', '2001:4860:4860::8888', '2620:fe::fe', '2620:119:35::35'];

@@ -66,6 +66,7 @@ export function render(plan: Plan): RenderedFile[] {
     flushOnDown: plan.flushOnDown ? 1 : 0,
     defaultTier: plan.defaultTier,
     probeList: plan.probes.join(' '),
+    probe6List: plan.probes6.join(' '),
     markMask: hex(plan.markMask),
     pref: plan.pref,
     auto: plan.auto ? 1 : 0,

@@ -5,11 +5,12 @@ import ipaddr from 'ipaddr.js';
 import type { Problem, Settings, Value } from './settings.js';
 import {
   type Backend, type BypassPorts, type Link, type Mode, type Plan, type PortRange,
-  DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_TABLE_BASE, MAX_LINKS, MAX_PREF, MAX_PROBES, MAX_TABLE,
+  DEFAULT_MARK_MASK, DEFAULT_PREF, DEFAULT_PROBES, DEFAULT_PROBES6, DEFAULT_TABLE_BASE, MAX_LINKS, MAX_PREF, MAX_PROBES, MAX_TABLE,
   MAX_TIER, RESERVED_TABLES, hex, markUnit,
 } from './model.js';
 
-export type Result = { ok: true; plan: Plan } | { ok: false; problems: Problem[] };
+/** warnings: what is allowed but likely not meant (printed, and the files written) */
+export type Result = { ok: true; plan: Plan; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
 /** A value as it can be shown safely in a message: quoted, every byte outside printable
  *  ASCII written as an escape. */
@@ -65,9 +66,19 @@ function gateway6Problem(s: string): string | undefined {
   return undefined;
 }
 
+/** --probe: an IPv4 or IPv6 unicast address a link can reach through its uplink; its family
+ *  is the address's. */
 function probeProblem(s: string): string | undefined {
+  if (s.includes(':')) {
+    const a = parseIPv6(s);
+    if (!a) return 'is not an IPv4 or IPv6 address, or "none"';
+    if (['unspecified', 'loopback', 'linkLocal', 'multicast', 'ipv4Mapped'].includes(a.range())) {
+      return 'is not a unicast address to probe (not ::, ::1, link-local fe80::/10, multicast ff00::/8 or IPv4-mapped)';
+    }
+    return undefined;
+  }
   const o = parseIPv4(s);
-  if (!o) return 'is not an IPv4 address or "none"';
+  if (!o) return 'is not an IPv4 or IPv6 address, or "none"';
   const first = o[0] as number;
   if (first === 0 || first === 127 || first >= 224) return 'is not a unicast address to probe (not 0.x, 127.x or 224 and up)';
   return undefined;
@@ -258,22 +269,24 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     else { unique(v); lan.push(v.value); }
   }
 
+  // each family its own list, of up to MAX_PROBES; an address given twice (in any form) is an error
   const probes: string[] = [];
+  const probes6: string[] = [];
   const probed = new Map<string, string>();
-  let tooMany = false;
   for (const v of s.probe) {
     const p = v.value === 'none' ? undefined : probeProblem(v.value);
-    const before = probed.get(v.value);
+    const key = v.value.includes(':') && !p ? (parseIPv6(v.value) as ipaddr.IPv6).toRFC5952String() : v.value;
+    const before = probed.get(key);
     if (p) bad(v, p);
     else if (before !== undefined) bad(v, `is given twice (also at ${before})`);
     else {
-      probed.set(v.value, v.where);
+      probed.set(key, v.where);
       if (v.value === 'none') continue;
-      if (probes.length < MAX_PROBES) probes.push(v.value);
-      else if (!tooMany) {
-        tooMany = true;
-        bad(v, `is one address to probe too many (at most ${MAX_PROBES})`);
+      const list = key.includes(':') ? probes6 : probes;
+      if (list.length === MAX_PROBES) {
+        bad(v, `is one address to probe too many (at most ${MAX_PROBES} ${list === probes6 ? 'IPv6' : 'IPv4'} addresses)`);
       }
+      list.push(key);
     }
   }
   const none = s.probe.find((v) => v.value === 'none');
@@ -281,7 +294,17 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
   if (none && address) {
     bad(none, `(no health tracking) cannot go with an address to probe (${address.where}: ${show(address.value)})`);
   }
-  if (s.probe.length === 0) probes.push(...DEFAULT_PROBES);
+  const warnings: Problem[] = [];
+  if (s.probe.length === 0) {
+    probes.push(...DEFAULT_PROBES);
+    probes6.push(...DEFAULT_PROBES6);
+  } else if (address) {
+    // an explicit list replaces both defaults: a family without an address is not tracked
+    if (!probes.length) warnings.push({ where: '--probe', message: 'no IPv4 address to probe: the links\' IPv4 sides are not tracked (taken as healthy)' });
+    if (!probes6.length && inet6) {
+      warnings.push({ where: '--probe', message: 'no IPv6 address to probe: the links\' IPv6 sides (--gw6) are not tracked (taken as healthy)' });
+    }
+  }
 
   if (problems.length) return { ok: false, problems };
   if (backend === 'auto') backend = autoBackend();
@@ -289,7 +312,8 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     ok: true,
     plan: {
       links: numbered, defaultWeight, defaultTier, auto, mode: mode as Mode, backend: backend as Backend, flushOnDown,
-      bypassDst, bypassDst6, bypassPorts, lan, probes, markMask, pref, tableBase,
+      bypassDst, bypassDst6, bypassPorts, lan, probes, probes6, markMask, pref, tableBase,
     },
+    warnings,
   };
 }

@@ -5,15 +5,16 @@ import { describe, expect, it } from 'vitest';
 import fs from 'fs-extra';
 import path from 'node:path';
 import { HOWTO_ARGS, REPO, cli, expectConfigRoundTrip, read, rejects, tmpdir } from '../helpers.js';
-import { DEFAULT_PROBES } from '../../src/model.js';
+import { DEFAULT_PROBES, DEFAULT_PROBES6 } from '../../src/model.js';
 
 const LINK = ['--iface', 'wan1', '--gw', '10.1.1.1'];
+const LINK6 = [...LINK, '--gw6', '2001:db8:1:1::1'];
 
-async function rendered(args: string[]): Promise<{ rules: string; conf: string }> {
+async function rendered(args: string[]): Promise<{ rules: string; conf: string; stderr: string }> {
   const root = tmpdir();
   const r = await cli([...args, '--root', root]);
   expect(r.code, r.stderr).toBe(0);
-  return { rules: read(path.join(root, 'etc/linkbal/rules')), conf: read(path.join(root, 'etc/linkbal/linkbal.conf')) };
+  return { rules: read(path.join(root, 'etc/linkbal/rules')), conf: read(path.join(root, 'etc/linkbal/linkbal.conf')), stderr: r.stderr };
 }
 
 describe('--probe, --tier, --default-tier', () => {
@@ -68,14 +69,19 @@ describe('--probe, --tier, --default-tier', () => {
     const eight = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((i) => ['--probe', `192.0.2.${i}`]);
     const { rules } = await rendered([...LINK, ...eight]);
     expect(rules).toContain("\nPROBES='192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6 192.0.2.7 192.0.2.8'\t");
-    await rejects([...LINK, ...eight, '--probe', '192.0.2.9'], '--probe #9: "192.0.2.9" is one address to probe too many (at most 8)');
+    await rejects([...LINK, ...eight, '--probe', '192.0.2.9'], '--probe #9: "192.0.2.9" is one address to probe too many (at most 8 IPv4 addresses)');
+    // each family its own 8
+    const eight6 = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((i) => ['--probe', `2001:db8::${i}`]);
+    const { rules: both } = await rendered([...LINK6, ...eight, ...eight6]);
+    expect(both).toContain("\nPROBES6='2001:db8::1 2001:db8::2 2001:db8::3 2001:db8::4 2001:db8::5 2001:db8::6 2001:db8::7 2001:db8::8'\t");
+    await rejects([...LINK6, ...eight6, '--probe', '2001:db8::9'], '--probe #9: "2001:db8::9" is one address to probe too many (at most 8 IPv6 addresses)');
   });
 
   it('rejects bad values, each named with its flag and value, exit 2, nothing written', async () => {
-    await rejects([...LINK, '--probe', '1.2.3'], '--probe #1: "1.2.3" is not an IPv4 address or "none"');
-    await rejects([...LINK, '--probe', '1.2.3.04'], '--probe #1: "1.2.3.04" is not an IPv4 address');
-    await rejects([...LINK, '--probe', 'dns.google'], '--probe #1: "dns.google" is not an IPv4 address');
-    await rejects([...LINK, '--probe', 'None'], '--probe #1: "None" is not an IPv4 address or "none"');
+    await rejects([...LINK, '--probe', '1.2.3'], '--probe #1: "1.2.3" is not an IPv4 or IPv6 address, or "none"');
+    await rejects([...LINK, '--probe', '1.2.3.04'], '--probe #1: "1.2.3.04" is not an IPv4 or IPv6 address');
+    await rejects([...LINK, '--probe', 'dns.google'], '--probe #1: "dns.google" is not an IPv4 or IPv6 address');
+    await rejects([...LINK, '--probe', 'None'], '--probe #1: "None" is not an IPv4 or IPv6 address, or "none"');
     await rejects([...LINK, '--probe', '127.0.0.1'], '--probe #1: "127.0.0.1" is not a unicast address to probe');
     await rejects([...LINK, '--probe', '0.1.2.3'], '--probe #1: "0.1.2.3" is not a unicast address');
     await rejects([...LINK, '--probe', '224.0.0.1'], '--probe #1: "224.0.0.1" is not a unicast address');
@@ -99,6 +105,72 @@ describe('--probe, --tier, --default-tier', () => {
   });
 });
 
+describe('--probe with IPv6 addresses (the IPv6 sides of --gw6 links)', () => {
+  it('defaults to the same operators\' IPv6 resolvers, in PROBES6 only with --gw6, and in the config file always', async () => {
+    expect(DEFAULT_PROBES6).toEqual(['2606:4700:4700::1111', '2001:4860:4860::8888', '2620:fe::fe', '2620:119:35::35']);
+    const six = await rendered(LINK6);
+    expect(six.stderr).toBe('');
+    expect(six.rules).toContain("\nPROBES='1.1.1.1 8.8.8.8 9.9.9.9 208.67.222.222'\t# ");
+    expect(six.rules).toContain("\nPROBES6='2606:4700:4700::1111 2001:4860:4860::8888 2620:fe::fe 2620:119:35::35'\t# ");
+    const four = await rendered(LINK);
+    expect(four.rules).not.toMatch(/^PROBES6=/m);
+    // so that a gw6 added to the saved file later is tracked too
+    expect(four.conf).toContain('\nprobe 208.67.222.222\nprobe 2606:4700:4700::1111\nprobe 2001:4860:4860::8888\nprobe 2620:fe::fe\nprobe 2620:119:35::35\n');
+    for (const doc of ['README.md', 'debian/linkbal-gen.1']) {
+      for (const a of DEFAULT_PROBES6) expect(read(path.join(REPO, doc)), doc).toContain(a);
+    }
+  });
+
+  it('sorts a list by family, in RFC 5952 form; the list replaces both defaults', async () => {
+    const { rules, stderr } = await rendered([...LINK6, '--probe', '2001:DB8:FF:0::1', '--probe', '203.0.113.1', '--probe', '2001:db8:ff::2']);
+    expect(stderr).toBe('');
+    expect(rules).toContain("\nPROBES='203.0.113.1'\t");
+    expect(rules).toContain("\nPROBES6='2001:db8:ff::1 2001:db8:ff::2'\t");
+    // documentation and unique local addresses are targets a site may run
+    expect((await rendered([...LINK6, '--probe', 'fd00::53', '--probe', '10.0.0.53'])).rules).toContain("\nPROBES6='fd00::53'\t");
+  });
+
+  it('warns (exit 0, files written) when a family is left without addresses', async () => {
+    const v4 = await rendered([...LINK6, '--probe', '203.0.113.1']);
+    expect(v4.stderr).toBe("linkbal-gen: warning: --probe: no IPv6 address to probe: the links' IPv6 sides (--gw6) are not tracked (taken as healthy)\n");
+    expect(v4.rules).toContain("\nPROBES6=''\t");
+    const v6 = await rendered([...LINK6, '--probe', '2001:db8:ff::1']);
+    expect(v6.stderr).toBe("linkbal-gen: warning: --probe: no IPv4 address to probe: the links' IPv4 sides are not tracked (taken as healthy)\n");
+    expect(v6.rules).toContain("\nPROBES=''\t");
+    // without --gw6, IPv4 addresses alone are the whole story; none turns both off, quietly
+    expect((await rendered([...LINK, '--probe', '203.0.113.1'])).stderr).toBe('');
+    const none = await rendered([...LINK6, '--probe', 'none']);
+    expect(none.stderr).toBe('');
+    expect(none.rules).toContain("\nPROBES=''\t");
+    expect(none.rules).toContain("\nPROBES6=''\t");
+  });
+
+  it('rejects what cannot be probed, each named with its flag and value, exit 2, nothing written', async () => {
+    await rejects([...LINK6, '--probe', 'fe80::1'], '--probe #1: "fe80::1" is not a unicast address to probe (not ::, ::1, link-local fe80::/10');
+    await rejects([...LINK6, '--probe', 'ff02::1'], '--probe #1: "ff02::1" is not a unicast address to probe');
+    await rejects([...LINK6, '--probe', '::1'], '--probe #1: "::1" is not a unicast address to probe');
+    await rejects([...LINK6, '--probe', '::'], '--probe #1: "::" is not a unicast address to probe');
+    await rejects([...LINK6, '--probe', '::ffff:192.0.2.1'], '--probe #1: "::ffff:192.0.2.1" is not a unicast address to probe');
+    await rejects([...LINK6, '--probe', '2001:db8::1%wan1'], '--probe #1: "2001:db8::1%wan1" is not an IPv4 or IPv6 address, or "none"');
+    await rejects([...LINK6, '--probe', '2001:db8::/64'], '--probe #1: "2001:db8::/64" is not an IPv4 or IPv6 address');
+    await rejects([...LINK6, '--probe', '2001:db8:::1'], '--probe #1: "2001:db8:::1" is not an IPv4 or IPv6 address');
+    await rejects([...LINK6, '--probe', '2001:db8::1', '--probe', '2001:DB8:0::1'], '--probe #2: "2001:DB8:0::1" is given twice (also at --probe #1)');
+    await rejects([...LINK6, '--probe', 'none', '--probe', '2001:db8::1'], '--probe #1: "none" (no health tracking) cannot go with');
+  });
+
+  it('round-trips through the config file', async () => {
+    for (const args of [
+      [...LINK6, '--probe', '203.0.113.1', '--probe', '2001:db8:ff::1', '--probe', '2001:db8:ff::2'],
+      [...LINK6, '--probe', '2001:db8:ff::1'],
+      [...LINK6, '--probe', '203.0.113.1'],
+      [...LINK6],
+      [...LINK6, '--probe', 'none'],
+    ]) {
+      await expectConfigRoundTrip(args);
+    }
+  });
+});
+
 describe('health tracking settings in the config file', () => {
   it('reads probe, tier and default-tier lines, and names file and line of a bad one', async () => {
     const dir = tmpdir();
@@ -111,7 +183,7 @@ describe('health tracking settings in the config file', () => {
 
     const bad = path.join(dir, 'bad.conf');
     fs.writeFileSync(bad, 'iface eth1 gw 10.0.0.1 tier 0\nprobe 1.2.3\ndefault-tier high\nprobe none\n');
-    await rejects(['--config', bad], `${bad}:1: tier: "0" is not a tier`, `${bad}:2: probe: "1.2.3" is not an IPv4 address`,
+    await rejects(['--config', bad], `${bad}:1: tier: "0" is not a tier`, `${bad}:2: probe: "1.2.3" is not an IPv4 or IPv6 address`,
       `${bad}:3: default-tier: "high" is not a tier`, `${bad}:4: probe: "none" (no health tracking) cannot go with`);
   });
 
