@@ -139,7 +139,7 @@ lb_down6() {
 	rm -f "$LB_WANT6/$1"
 	[ -f "$LB_UP6/$1" ] || return 0
 	read -r _gw6 _mark _table _mask _pref <"$LB_UP6/$1"
-	rm -f "$LB_UP6/$1"
+	rm -f "$LB_UP6/$1" "$LB_HEALTH/$1:6"
 	_down=0
 	lb_apply || _down=1
 	lb_link6_del "$1" "$_gw6" "$_mark" "$_table" "$_mask" "$_pref" || _down=1
@@ -155,6 +155,7 @@ lb_down6() {
 # connections go to the listed links' IPv6 sides only.
 lb_default6() {
 	if [ "$1" = down ]; then : >"$LB_DEFAULT_DOWN6"; else rm -f "$LB_DEFAULT_DOWN6"; fi
+	rm -f "$LB_HEALTH/default:6"
 	lb_apply && lb_info "default link IPv6 $1"
 }
 
@@ -191,12 +192,12 @@ lb_stop6() {
 
 # lb_candidates6: as lb_candidates, for IPv6: the default link while the main table has an
 # IPv6 default route (and its inet6 stanza's ifdown did not hold it out), and each listed
-# link whose IPv6 side is up. IPv6 has no tracker of its own yet: its health is "ok".
+# link whose IPv6 side is up; each with its IPv6 side's health (NAME:6, its own tracker's).
 lb_candidates6() {
 	[ "$DEFAULT_WEIGHT" -gt 0 ] && [ ! -f "$LB_DEFAULT_DOWN6" ] && [ -n "$(lb_default_dev6)" ] &&
-		echo "default $LB_UNIT $DEFAULT_WEIGHT $DEFAULT_TIER ok"
+		echo "default $LB_UNIT $DEFAULT_WEIGHT $DEFAULT_TIER $(lb_health default:6)"
 	lb_links | while read -r _if _gw _w _m _t _tier; do
-		[ -f "$LB_UP6/$_if" ] && echo "$_if $_m $_w $_tier ok"
+		[ -f "$LB_UP6/$_if" ] && echo "$_if $_m $_w $_tier $(lb_health "$_if:6")"
 	done
 }
 

@@ -1,9 +1,11 @@
 # ---- the tracker (templates/lib/tracker.sh): is a link's upstream alive? ----
-# A program of its own, /etc/linkbal/tracker NAME, one per balanced link (NAME default:
-# the default link), started by the rules script while the link is up and PROBES is set.
-# For each address in PROBES it runs one ping that leaves by the link's own routing table
-# (its mark) from the link's own address, every INTERVAL seconds, reporting an unanswered
-# probe before the next (ping -O). States:
+# A program of its own, /etc/linkbal/tracker NAME, one per side of a balanced link (NAME:
+# the link, default for the default link; with ":6", its IPv6 side), started by the rules
+# script while that side is up and its family has addresses to probe (PROBES, PROBES6).
+# For each of those it runs one ping that leaves by the link's own routing table (its
+# mark) from the link's own address (for IPv6, its first global one that is neither
+# tentative nor deprecated), every INTERVAL seconds, reporting an unanswered probe before
+# the next (ping -O). States:
 #   dead       no answer from any target for DOWN_AFTER, having tried at least two targets
 #              (or the only one): one dead target never takes a link down, and a late
 #              answer (latency, however high) counts as an answer
@@ -11,9 +13,9 @@
 #   ok         back from either after a clean window: answers and no loss for HOLD, which
 #              is UP_AFTER, doubled (up to HOLD_MAX) each time the link fails again within
 #              FLAP_WINDOW of its last failure: a flapping link is held out
-# It ends by itself when its link goes down or `rules stop` ran (LB_STARTED changed), and
-# when its probes fail because the link's address changed (a new DHCP lease) rather than
-# call the link dead; `rules` restarts it if it died (with the address the link has then),
+# It ends by itself when its side goes down or `rules stop` ran (LB_STARTED changed), and
+# when its probes fail because the link's address changed (a new DHCP lease, a new IPv6
+# prefix) rather than call the link dead; `rules` restarts it if it died (with the address the link has then),
 # and every tracker asks for that every ENSURE_EVERY.
 INTERVAL=0.5		# seconds between two probes to one target
 TICK=2			# seconds between two ticks: the loop's own pulse, should the pings stop
@@ -24,9 +26,12 @@ FLAP_WINDOW=6000	# a failure within 60 s of the last doubles the window
 ENSURE_EVERY=500	# every 5 s: a tracker that died is started again (`rules ensure`)
 STATS_WINDOW=6000	# loss and round trip over the last minute (two halves)
 
-# lb_src DEVICE: print DEVICE's first IPv4 address.
+# lb_src -4|-6 DEVICE: print DEVICE's first IPv4 address, or its first global IPv6 address
+# that is usable (past duplicate address detection, not deprecated by a prefix change).
 lb_src() {
-	ip -4 -o addr show dev "$1" 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'
+	_sf=$1 && shift
+	[ "$_sf" = -4 ] || set -- "$1" scope global -tentative -deprecated
+	ip "$_sf" -o addr show dev "$@" 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'
 }
 
 # lb_track_missing: true if a link that should be tracked has no tracker (its lock is free).
@@ -41,8 +46,9 @@ lb_probe() {
 }
 
 # lb_track NAME DEVICE SOURCE: read the probes' lines (and a tick every TICK) and tell the
-# rules script each change of state; return when the link is no longer balanced, or no
-# longer has the address SOURCE the probes leave from.
+# rules script each change of state; return when the side is no longer balanced, or the
+# link no longer has the address SOURCE the probes leave from. The family's -4/-6 and
+# addresses to probe: _af, _probes (lb_tracker_main's).
 lb_track() {
 	_name=$1 _dev=$2 _src=$3
 	read -r _now _rest </proc/uptime
@@ -53,7 +59,7 @@ lb_track() {
 	[ -r "$LB_HEALTH/$_name" ] && read -r _state _rest <"$LB_HEALTH/$_name"
 	read -r _gen <"$LB_STARTED" || return 0
 	_ntargets=0
-	for _t in $PROBES; do _ntargets=$((_ntargets + 1)); done
+	for _t in $_probes; do _ntargets=$((_ntargets + 1)); done
 	[ "$_ntargets" -lt 2 ] || _ntargets=2
 	while read -r _t _line; do
 		# lb_uptime without its subshell: this runs for every line
@@ -61,9 +67,7 @@ lb_track() {
 		_now=${_now%.*}${_now#*.}
 		# a stop, or a stop and a start since this tracker began: it is not wanted
 		_g='' && read -r _g <"$LB_STARTED" 2>/dev/null
-		[ "$_g" = "$_gen" ] || return 0
-		if [ "$_name" = default ]; then [ ! -f "$LB_DEFAULT_DOWN" ] || return 0
-		else [ -f "$LB_UP/$_name" ] || return 0; fi
+		[ "$_g" = "$_gen" ] && lb_side "$_name" || return 0
 		case $_line in
 		tick) ;;
 		*" bytes from "*)
@@ -89,7 +93,7 @@ lb_track() {
 			set -- $_failed
 			if [ $((_now - _last_ok)) -ge "$DOWN_AFTER" ] && [ $# -ge "$_ntargets" ]; then
 				# the probes' address is gone: not the link's fault; another tracker takes over
-				[ "$(lb_src "$_dev")" = "$_src" ] || return 0
+				[ "$(lb_src "$_af" "$_dev")" = "$_src" ] || return 0
 				# failing again soon after the last failure: a longer clean window to come back
 				if [ $((_now - _last_down)) -lt "$FLAP_WINDOW" ]; then _hold=$((_hold * 2)); else _hold=$UP_AFTER; fi
 				[ "$_hold" -le "$HOLD_MAX" ] || _hold=$HOLD_MAX
@@ -102,7 +106,7 @@ lb_track() {
 		fi
 		[ "$_t" = - ] || continue
 		# on each tick: a link held out whose address changed is probed anew (by another tracker)
-		[ "$_state" = ok ] || [ "$(lb_src "$_dev")" = "$_src" ] || return 0
+		[ "$_state" = ok ] || [ "$(lb_src "$_af" "$_dev")" = "$_src" ] || return 0
 		# loss and round trips for `rules status` (this half-minute and the one before), and
 		# the other trackers
 		if [ $((_now - _half)) -ge $((STATS_WINDOW / 2)) ]; then
@@ -116,20 +120,25 @@ lb_track() {
 	done
 }
 
-# lb_tracker_main NAME: one tracker per link (it holds LB_TRACK/NAME.lock, on fd 7 from
+# lb_tracker_main NAME: one tracker per side (it holds LB_TRACK/NAME.lock, on fd 7 from
 # lb_track_start); its pings and ticks feed lb_track; at its end, the whole group ends.
 lb_tracker_main() {
 	[ -n "${1:-}" ] && _mark=$(lb_mark_of "$1") || exit 2
 	mkdir -p "$LB_TRACK"
 	{ : >&7; } 2>/dev/null || exec 7>"$LB_TRACK/$1.lock"
 	flock -n 7 || exit 0
-	if [ "$1" = default ]; then read -r _dev <"$LB_DEFAULT_DEV" || exit 0; else _dev=$1; fi
-	_src=$(lb_src "$_dev")
+	_af=-4 _probes=$PROBES _dev=${1%:6}
+	[ "$_dev" = "$1" ] || _af=-6 _probes=${PROBES6:-}
+	case $1 in
+	default) read -r _dev <"$LB_DEFAULT_DEV" || exit 0 ;;
+	default:6) _dev=$(lb_default_dev6) ;;
+	esac
+	_src=$(lb_src "$_af" "$_dev")
 	[ -n "$_src" ] || exit 0
 	trap 'trap - TERM; kill 0' EXIT
 	trap 'exit 0' TERM
 	{
-		for _t in $PROBES; do lb_probe "$_t" "$_mark" "$_src" & done
+		for _t in $_probes; do lb_probe "$_t" "$_mark" "$_src" & done
 		while sleep "$TICK" && echo "- tick"; do :; done
 	} | {
 		lb_track "$1" "$_dev" "$_src"

@@ -55,11 +55,11 @@ describe.each(BACKENDS)('dual stack with the %s backend', (backend) => {
       .toMatch(/via 2001:db8:1:0::1 dev wan0|via 2001:db8:1::1 dev wan0/);
   });
 
-  it('rules status shows the IPv6 sides: gateway and share', () => {
+  it('rules status shows the IPv6 sides: gateway, share, IPv6 connections and bytes', () => {
     const out = rules('status').replace(/[ \t]+/g, ' ');
-    expect(out).toMatch(/\nIPv6\nlink state gateway weight share\ndefault up main-table 1 25%\n/);
-    expect(out).toContain('\nwan1 up 2001:db8:1:1::1 2 50%\n');
-    expect(out).toMatch(/\nwan2 up fe80::[0-9a-f:]+ 1 25%\n/);
+    expect(out).toMatch(/\nIPv6\nlink state gateway weight share conns bytes\ndefault up main-table 1 25% \d+ \d+ /);
+    expect(out).toMatch(/\nwan1 up 2001:db8:1:1::1 2 50% \d+ \d+ /);
+    expect(out).toMatch(/\nwan2 up fe80::[0-9a-f:]+ 1 25% \d+ \d+ /);
   });
 
   it('spreads new IPv6 connections exactly by weight in nth mode (1:2:1), and IPv4 as before', () => {
