@@ -25,6 +25,8 @@ HOLD_MAX=6400		# the longest clean window a flapping link needs (64 s)
 FLAP_WINDOW=6000	# a failure within 60 s of the last doubles the window
 ENSURE_EVERY=500	# every 5 s: a tracker that died is started again (`rules ensure`)
 STATS_WINDOW=6000	# loss and round trip over the last minute (two halves)
+START6=200		# an IPv6 tracker's first verdict waits 2 s more: on a link just up, duplicate
+			# address detection and neighbour discovery hold its first probes a second or so
 
 # lb_src -4|-6 DEVICE: print DEVICE's first IPv4 address, or its first global IPv6 address
 # that is usable (past duplicate address detection, not deprecated by a prefix change).
@@ -56,6 +58,7 @@ lb_track() {
 	_state=ok _last_ok=$_now _failed='' _clean=$_now _answers=0 _hold=$UP_AFTER
 	_last_down=$((_now - FLAP_WINDOW)) _next_ensure=$((_now + ENSURE_EVERY))
 	_half=$_now _sent=0 _lost=0 _psent=0 _plost=0 _rtts='' _nrtt=0
+	[ "$_af" = -4 ] || _last_ok=$((_now + START6))
 	[ -r "$LB_HEALTH/$_name" ] && read -r _state _rest <"$LB_HEALTH/$_name"
 	read -r _gen <"$LB_STARTED" || return 0
 	_ntargets=0
@@ -78,7 +81,11 @@ lb_track() {
 			if [ "$_nrtt" -gt 30 ]; then _rtts=${_rtts# } _rtts=" ${_rtts#* }" _nrtt=30; fi
 			;;
 		"no answer yet"* | From* | *nreachable* | ping:*)
-			# a probe lost, or refused on its way ("From GW ... Unreachable", sendmsg errors)
+			# a probe lost, or refused on its way ("From GW ... Unreachable", sendmsg errors);
+			# the first since an answer: is the address still the link's? If it went (a new
+			# prefix, a new lease), end now: masquerade would send the next probes from the new
+			# one, and their answers, for the old one, would stray
+			[ -n "$_failed" ] || [ "$(lb_src "$_af" "$_dev")" = "$_src" ] || return 0
 			case " $_failed " in *" $_t "*) ;; *) _failed="$_failed $_t" ;; esac
 			_clean=$_now _answers=0 _sent=$((_sent + 1)) _lost=$((_lost + 1))
 			;;
