@@ -15,8 +15,8 @@
 #              FLAP_WINDOW of its last failure: a flapping link is held out
 # It ends by itself when its side goes down or `rules stop` ran (LB_STARTED changed), and
 # when its probes fail because the link's address changed (a new DHCP lease, a new IPv6
-# prefix) rather than call the link dead; `rules` restarts it if it died (with the address the link has then),
-# and every tracker asks for that every ENSURE_EVERY.
+# prefix) rather than call the link dead; `rules` restarts it if it died (with the
+# address the link has then), and every tracker asks for that every ENSURE_EVERY.
 INTERVAL=0.5		# seconds between two probes to one target
 TICK=2			# seconds between two ticks: the loop's own pulse, should the pings stop
 DOWN_AFTER=150		# hundredths of a second of silence (1.5 s: 3 probes a target)
