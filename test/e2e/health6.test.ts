@@ -1,9 +1,10 @@
 // IPv6 health tracking (issue 13), nftables backend: each link's IPv6 side has a tracker of
 // its own (wan1:6), probing the lab's IPv6 servers from the link's own IPv6 address. One
 // family's upstream is cut at an ISP (its namespace drops what it would forward of that
-// family) and only that family of that link leaves balancing, measured at the server; the
-// probes' sources are checked at the ISPs; a new address on the link (a prefix change)
-// restarts the tracker from it. The probes go to the lab's servers only.
+// family) and only that family of that link leaves balancing, measured at the server, and
+// only that family's connections are flushed (--flush-on-down); the probes' sources are
+// checked at the ISPs; a new address on the link (a prefix change) restarts the tracker
+// from it. The probes go to the lab's servers only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../lab/lab.js';
@@ -12,7 +13,7 @@ import { cli } from '../helpers.js';
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1',
   '--iface', 'wan2', '--gw', '10.1.2.1', '--gw6', 'auto',
-  '--backend', 'nftables',
+  '--backend', 'nftables', '--flush-on-down',
   '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--probe', '2001:db8:ff::1', '--probe', '2001:db8:ff::2',
 ];
 const SIDES = ['default', 'default:6', 'wan1', 'wan1:6', 'wan2', 'wan2:6'];
@@ -49,6 +50,11 @@ describe('IPv6 health tracking (nftables)', () => {
   const heal = (i: number, family: 'ip' | 'ip6') => lab.netexec(`isp${i}`, ['nft', `delete table ${family} outage`]);
   const events = () => sh('cat /run/linkbal-events 2>/dev/null; true').trim().split('\n').filter(Boolean);
   const trackers = () => lab.programs('/etc/linkbal/tracker');
+  /** a UDP exchange with the server from each of wan1's addresses; then wan1's UDP connections per family */
+  const wan1Udp = () => sh(`${process.execPath} -e "const d = require('dgram');
+    for (const [f, src, dst] of [['udp4', '10.1.1.2', '203.0.113.1'], ['udp6', '2001:db8:1:1::2', '2001:db8:ff::1']]) {
+      const s = d.createSocket(f); s.bind(0, src, () => s.send('x', 53, dst)); setTimeout(() => s.close(), 300); }"`);
+  const wan1Conns = (family: string) => Number(sh(`conntrack -L -f ${family} -p udp -m 0x2000000/0x3f000000 2>/dev/null | wc -l`));
   /** the source addresses the running IPv6 probes of wan1 are bound to (ping -I), in this lab */
   const wan1Sources = () => [...new Set(sh('n=$(stat -L -c %i /proc/self/ns/net); ps -eo netns=,args= | '
     + 'awk -v n="$n" \'$1 == n && $2 == "ping" && / -I 2001:db8:1:1::/\'')
@@ -75,11 +81,15 @@ describe('IPv6 health tracking (nftables)', () => {
 
   it('takes a dead IPv6 upstream out of IPv6 balancing only, and a dead IPv4 one out of IPv4 only', () => {
     expect(spread(30, V6)).toEqual({ wan0: 10, wan1: 10, wan2: 10 });
+    wan1Udp();
+    expect([wan1Conns('ipv4'), wan1Conns('ipv6')]).toEqual([1, 1]);
     // at once: wan1's ISP forwards no IPv6, wan2's no IPv4
     cut(1, 'ip6');
     cut(2, 'ip');
     const out = until('wan1:6 and wan2 dead', () => health()['wan1:6'] === 'dead' && health().wan2 === 'dead', 3000);
     expect(health()).toEqual({ default: 'ok', 'default:6': 'ok', wan1: 'ok', 'wan1:6': 'dead', wan2: 'dead', 'wan2:6': 'ok' });
+    // --flush-on-down dropped wan1's IPv6 connections, not its IPv4 ones
+    expect([wan1Conns('ipv4'), wan1Conns('ipv6')]).toEqual([1, 0]);
     expect(spread(20, V6)).toEqual({ wan0: 10, wan2: 10 });
     expect(spread(20, V4)).toEqual({ wan0: 10, wan1: 10 });
     // status, both ways
@@ -104,9 +114,9 @@ describe('IPv6 health tracking (nftables)', () => {
     // a counter at wan1's ISP for its probes from its address
     lab.netexec('isp1', ['nft', 'add table ip6 probes; add chain ip6 probes seen { type filter hook forward priority -20; };'
       + ' add rule ip6 probes seen ip6 saddr 2001:db8:1:1::2 icmpv6 type echo-request counter']);
-    spawnSync('sleep', ['1']);
+    spawnSync('sleep', ['1.5']);
     const seen = lab.netexec('isp1', ['nft', 'list', 'table', 'ip6', 'probes']).stdout;
-    expect(Number(/packets (\d+)/.exec(seen)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(Number(/packets (\d+)/.exec(seen)?.[1])).toBeGreaterThanOrEqual(4);
     expect(wan1Sources()).toEqual(['2001:db8:1:1::2']);
     // and no ISP saw an IPv6 packet from another ISP's prefix, the probes' included
     expect([0, 1, 2].map((i) => lab.spoofed6(i))).toEqual(spoofed);
