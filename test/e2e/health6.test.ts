@@ -1,4 +1,4 @@
-// IPv6 health tracking (issue 13), nftables backend: each link's IPv6 side has a tracker of
+// IPv6 health tracking (issue 13), both backends: each link's IPv6 side has a tracker of
 // its own (wan1:6), probing the lab's IPv6 servers from the link's own IPv6 address. One
 // family's upstream is cut at an ISP (its namespace drops what it would forward of that
 // family) and only that family of that link leaves balancing, measured at the server, and
@@ -13,7 +13,7 @@ import { cli } from '../helpers.js';
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1',
   '--iface', 'wan2', '--gw', '10.1.2.1', '--gw6', 'auto',
-  '--backend', 'nftables', '--flush-on-down',
+  '--flush-on-down',
   '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--probe', '2001:db8:ff::1', '--probe', '2001:db8:ff::2',
 ];
 const SIDES = ['default', 'default:6', 'wan1', 'wan1:6', 'wan2', 'wan2:6'];
@@ -23,7 +23,7 @@ const V6 = ['2001:db8:ff::1'];
 interface Side { state: string; health: string | null; tracker: boolean | null; loss: number | null; rtt: number | null; share: number }
 interface Status { probes: string[]; probes6: string[]; links: (Side & { name: string; ipv6: Side | null })[] }
 
-describe('IPv6 health tracking (nftables)', () => {
+describe.each(['nftables', 'iptables'])('IPv6 health tracking (%s)', (backend) => {
   let lab: Lab;
   let spoofed: number[];
   const sh = (script: string) => lab.execOk(['sh', '-c', script]).stdout;
@@ -63,7 +63,7 @@ describe('IPv6 health tracking (nftables)', () => {
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3, ra: ['wan2'] });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, '--root', lab.root]);
+    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.stderr).toBe('');
     // the admin's notification script: every transition, in order
     sh('mkdir -p /etc/linkbal/event.d && printf \'%s\\n\' \'#!/bin/sh\' '
