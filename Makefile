@@ -1,5 +1,5 @@
 # make         install npm packages and build; then bin/linkbal-gen runs from the checkout
-# make unit    the quick loop: no root, about 30 s (the generator, golden files, the sh runtime)
+# make unit    the quick loop: no root, about 35 s (the generator, golden files, the sh runtime)
 # make check   install what the tests need (Debian packages too), lint, then the tiers, cheapest
 #              first, stopping at the first that fails: unit, kernel (root: rulesets through the
 #              kernel's checks), e2e (root: the lab), pkg (root: the Debian packages), trixie
