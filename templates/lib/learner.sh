@@ -13,15 +13,13 @@ BUSY=12500		# bytes/s (100 kbit/s): below it, a link tells nothing of its capaci
 DECAY=16		# a busy link's estimate loses 1/DECAY a step
 IDLE_SCALE=20		# weights with no connection open: capacities scaled to 1-IDLE_SCALE
 DEVICE_EVERY=40		# steps between two looks for the default link's device (10 s)
+LB_UPTIME=/proc/uptime	# where a step reads the time, and the devices' counters (tests
+LB_SYSNET=/sys/class/net	# point these at files of their own)
 
-# lb_device MARK: print the device of the listed link with MARK.
-lb_device() {
-	lb_links | while read -r _if _gw _w _m _rest; do [ "$_m" = "$1" ] && echo "$_if"; done
-}
-
-# lb_rx DEVICE: print the bytes DEVICE has received; false if it has no counter (gone).
-lb_rx() {
-	cat "/sys/class/net/$1/statistics/rx_bytes" 2>/dev/null
+# lb_devices: print " MARK:DEVICE" for each listed link, on one line: the learner's map
+# from a mark to the device whose counters it reads (looked up with case, no process).
+lb_devices() {
+	lb_links | while read -r _if _gw _w _m _rest; do printf ' %s:%s' "$_m" "$_if"; done
 }
 
 # lb_open: print "MARK:N" for each link mark with N open connections (conntrack; TCP
@@ -33,17 +31,21 @@ lb_open() {
 		END { for (m in n) printf "%s:%d ", m, n[m] }'
 }
 
-# lb_learn DEFAULT_DEVICE: one step: sample the counters, update the estimates in LB_LEARN,
-# and when the weights change, write LB_LEARN/weights and load them (lb_reweigh).
+# lb_learn DEFAULT_DEVICE DEVICES: one step: sample the counters (DEVICES: lb_devices's map),
+# update the estimates in LB_LEARN, and when the weights change, write LB_LEARN/weights and
+# load them (lb_reweigh). It runs four times a second: reads, not processes, where it can.
 lb_learn() {
 	mkdir -p "$LB_LEARN"
-	_t=$(lb_uptime)
+	read -r _t _rest <"$LB_UPTIME"
+	_t=${_t%.*}${_t#*.}
 	_ests='' _max=0 _sum=0
 	for _p in $(lb_members); do
-		_m=${_p%:*}
-		if [ "$_m" = "$LB_UNIT" ]; then _dev=$1; else _dev=$(lb_device "$_m"); fi
-		[ -n "$_dev" ] || continue
-		_rx=$(lb_rx "$_dev") || continue
+		_m=${_p%:*} _dev=$1
+		if [ "$_m" != "$LB_UNIT" ]; then
+			case "$2 " in *" $_m:"*) _dev=${2#*" $_m:"} _dev=${_dev%% *} ;; *) continue ;; esac
+		fi
+		# the bytes it has received; none: the device is gone
+		{ [ -n "$_dev" ] && read -r _rx <"$LB_SYSNET/$_dev/statistics/rx_bytes"; } 2>/dev/null || continue
 		_pt=$_t _prx=$_rx _est=0
 		[ -r "$LB_LEARN/$_m" ] && read -r _pt _prx _est <"$LB_LEARN/$_m"
 		_rate=0
@@ -85,11 +87,11 @@ lb_learn() {
 lb_learner_main() {
 	{ : >&8; } 2>/dev/null || exec 8>"$LB_LEARNER_LOCK"
 	flock -n 8 || exit 0
-	_step=0 _defdev=''
+	_step=0 _defdev='' _devs=$(lb_devices)
 	while [ -f "$LB_RULESET" ]; do
 		[ $((_step % DEVICE_EVERY)) -eq 0 ] && _defdev=$(lb_default_dev)
 		# the ruleset may have gone while this step waited for the lock
-		flock 9 && [ -f "$LB_RULESET" ] && lb_learn "$_defdev"
+		flock 9 && [ -f "$LB_RULESET" ] && lb_learn "$_defdev" "$_devs"
 		flock -u 9
 		_step=$((_step + 1))
 		sleep "$STEP"

@@ -1,8 +1,9 @@
 // The learner's arithmetic (templates/lib/learner.sh) without root: the rendered rules and
 // learner sourced by sh (LB_SOURCED=1), with the state in a temporary directory, and the
-// world replaced at the runtime's own seams: lb_uptime (the clock), lb_rx (the device
-// counters in /sys), lb_conntrack (the connections), lb_reweigh (the load). Each test is
-// a sequence of steps; after each, what the learner wrote and whether it loaded weights.
+// world replaced at the runtime's own seams: LB_UPTIME (the clock, /proc/uptime), LB_SYSNET
+// (the device counters in /sys/class/net), lb_conntrack (the connections), lb_reweigh (the
+// load). Each test is a sequence of steps; after each, what the learner wrote and whether
+// it loaded weights.
 import { beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,17 +41,16 @@ function learn(steps: Step[]): { weights: string; applied: boolean; estimates: R
     `. '${lib}'`,
     `RUN=${run}; LB_UP=$RUN/up; LB_LEARN=$RUN/learn; LB_DEFAULT_DOWN=$RUN/default-down`,
     'mkdir -p "$LB_UP"; echo "10.1.1.1 2 102" >"$LB_UP/wan1"; echo "10.1.2.1 3 103" >"$LB_UP/wan2"',
-    'lb_uptime() { cat "$RUN/now"; }',
-    'lb_rx() { cat "$RUN/rx.$1" 2>/dev/null; }',
+    'LB_UPTIME=$RUN/now LB_SYSNET=$RUN/sys',
     'lb_conntrack() { cat "$RUN/ct" 2>/dev/null; }',
     'lb_reweigh() { echo yes >"$RUN/applied"; }',
     ...steps.flatMap((s) => [
-      `echo ${Math.round(s.t * 100)} >"$RUN/now"`,
-      ...Object.entries(s.rx).map(([dev, b]) => `echo ${b} >"$RUN/rx.${dev}"`),
+      `echo ${s.t.toFixed(2)} 0.00 >"$RUN/now"`,
+      ...Object.entries(s.rx).map(([dev, b]) => `mkdir -p "$RUN/sys/${dev}/statistics"; echo ${b} >"$RUN/sys/${dev}/statistics/rx_bytes"`),
       `: >"$RUN/ct"; rm -f "$RUN/applied"`,
       ...Object.entries(s.open ?? {}).flatMap(([mark, n]) => Array.from({ length: n }, (_, k) =>
         `echo "ipv4 2 tcp 6 431999 ESTABLISHED src=10.0.0.1 dst=203.0.113.1 sport=${1000 + k} dport=80 mark=${mark} use=1" >>"$RUN/ct"`)),
-      'lb_learn wan0',
+      'lb_learn wan0 "$(lb_devices)"',
       'echo "weights=$(cat "$LB_LEARN/weights" 2>/dev/null) applied=$(cat "$RUN/applied" 2>/dev/null)' +
         ' est1=$(cat "$LB_LEARN/1") est2=$(cat "$LB_LEARN/2") est3=$(cat "$LB_LEARN/3" 2>/dev/null)"',
     ]),
