@@ -201,14 +201,8 @@ lb_candidates6() {
 	done
 }
 
-# lb_fallback6: print the first listed link whose IPv6 side is up (its fallback rule routes
-# IPv6 while main has no IPv6 default route). lb_default_gone6: true while the default
-# link's inet6 stanza is held down or main has no IPv6 default route.
-lb_fallback6() {
-	lb_links | while read -r _if _rest; do
-		[ -f "$LB_UP6/$_if" ] && { echo "$_if"; break; }
-	done
-}
+# lb_default_gone6: true while the default link's inet6 stanza is held down or main has no
+# IPv6 default route (then the fallback link's, lb_fallback 6, routes IPv6).
 lb_default_gone6() {
 	[ -f "$LB_DEFAULT_DOWN6" ] || [ -z "$(lb_default_dev6)" ]
 }
@@ -217,7 +211,7 @@ lb_default_gone6() {
 # the default link's IPv6 is gone, the fallback link's (an auto link's advertised router in
 # main, or the fallback rule, routes then).
 lb_exits6() {
-	{ lb_default_dev6 all; ! lb_default_gone6 || lb_fallback6; } | awk '!seen[$0]++'
+	{ lb_default_dev6 all; ! lb_default_gone6 || lb_fallback 6; } | awk '!seen[$0]++'
 }
 
 # lb_pinned6: print "ADDRESS NAME MARK" for the global IPv6 addresses of the listed links

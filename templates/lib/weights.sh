@@ -112,12 +112,15 @@ lb_hex() {
 	printf '0x%08x' "$1"
 }
 
-# lb_fallback: print the listed link that is up whose fallback rule comes first: while the
+# lb_fallback [6]: print the listed link that is up whose fallback rule comes first: while the
 # main table has no default route (or the default link is held down), a connection that
-# nobody routed elsewhere starts out by it, with its address.
+# nobody routed elsewhere starts out by it, with its address. With 6: of the IPv6 sides.
+# shellcheck disable=SC2120 # inet6.sh passes the 6
 lb_fallback() {
+	_up=$LB_UP
+	[ -z "${1:-}" ] || _up=$LB_UP6
 	lb_links | while read -r _if _rest; do
-		[ -f "$LB_UP/$_if" ] && { echo "$_if"; break; }
+		[ -f "$_up/$_if" ] && { echo "$_if"; break; }
 	done
 }
 
