@@ -77,6 +77,7 @@ lb_link6_del() (
 )
 
 # lb_base6_del [PREF MASK]: the IPv6 rules at PREF and PREF+1, once no link's IPv6 is up.
+# shellcheck disable=SC2120 # lb_side_down passes PREF MASK, by a name shellcheck cannot follow
 lb_base6_del() (
 	# shellcheck disable=SC2034 # read by the rule functions lb_base_del calls
 	LB_AF=-6
@@ -137,18 +138,7 @@ lb_up6() {
 # lb_down6 IFACE: take the link's IPv6 side out (its inet6 stanza goes down), re-spread.
 lb_down6() {
 	rm -f "$LB_WANT6/$1"
-	[ -f "$LB_UP6/$1" ] || return 0
-	read -r _gw6 _mark _table _mask _pref <"$LB_UP6/$1"
-	rm -f "$LB_UP6/$1" "$LB_HEALTH/$1:6"
-	_down=0
-	lb_apply || _down=1
-	lb_link6_del "$1" "$_gw6" "$_mark" "$_table" "$_mask" "$_pref" || _down=1
-	lb_any_up6 || lb_base6_del "$_pref" "$_mask" || _down=1
-	if [ "$FLUSH_ON_DOWN" = 1 ]; then
-		conntrack -f ipv6 -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || { lb_log "$1: could not flush its IPv6 connections (conntrack)"; _down=1; }
-	fi
-	lb_info "$1 IPv6 down"
-	return "$_down"
+	[ ! -f "$LB_UP6/$1" ] || lb_side_down 6 "$1"
 }
 
 # lb_default6 up|down: the default link's inet6 stanza: while it is down, new IPv6

@@ -63,6 +63,7 @@ lb_base_add() {
 	lb_pref_free $((PREF + 1)) "$_rule" && lb_rule_add "$PREF" "$LB_SUPPRESS" &&
 		lb_rule_add $((PREF + 1)) "$_rule"
 }
+# shellcheck disable=SC2120 # lb_side_down passes PREF MASK, by a name shellcheck cannot follow
 lb_base_del() {
 	_mask=${2:-$MARK_MASK} _bd=0
 	lb_rule_del "${1:-$PREF}" "$LB_SUPPRESS" || _bd=1
@@ -306,16 +307,25 @@ lb_down() {
 		[ "$_dev" != "$1" ] || lb_default down
 		return 0
 	fi
-	read -r _gw _mark _table _mask _pref <"$LB_UP/$1"
-	rm -f "$LB_UP/$1" "$LB_HEALTH/$1"
+	lb_side_down 4 "$1"
+}
+
+# lb_side_down 4|6 IFACE: take the link's side of that family out, as its state (LB_UP or
+# LB_UP6) records it: re-spread, its rules and route away, the base rules once no link of
+# the family is up, its connections of that family flushed with FLUSH_ON_DOWN=1.
+lb_side_down() {
+	_dir=$LB_UP _sfx='' _what=$2
+	[ "$1" = 4 ] || _dir=$LB_UP6 _sfx=6 _what="$2 IPv6"
+	read -r _gw _mark _table _mask _pref <"$_dir/$2"
+	rm -f "$_dir/$2" "$LB_HEALTH/$2${_sfx:+:6}"
 	_down=0
 	lb_apply || _down=1
-	lb_link_del "$1" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _down=1
-	lb_any_up || lb_base_del "$_pref" "$_mask" || _down=1
+	"lb_link${_sfx}_del" "$2" "$_gw" "$_mark" "$_table" "$_mask" "$_pref" || _down=1
+	"lb_any_up$_sfx" || "lb_base${_sfx}_del" "$_pref" "$_mask" || _down=1
 	if [ "$FLUSH_ON_DOWN" = 1 ]; then
-		conntrack -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || { lb_log "$1: could not flush its connections (conntrack)"; _down=1; }
+		conntrack -f "ipv$1" -D -m "$_mark/${_mask:-$MARK_MASK}" >/dev/null 2>&1 || { lb_log "$_what: could not flush its connections (conntrack)"; _down=1; }
 	fi
-	lb_info "$1 down"
+	lb_info "$_what down"
 	return "$_down"
 }
 
