@@ -2,7 +2,7 @@
 // bench/bench.mjs: linkbal against the physical limit and the 2006 HOWTO's method.
 // Run by bench/run.sh (root). See bench/README.md for what is measured and how.
 //
-//   node bench/bench.mjs [--rounds N] [--only howto,nftables-nth,...] [--workload equal,pareto]
+//   node bench/bench.mjs [--rounds N] [--draws N] [--only howto,nftables-nth,...] [--workload equal,pareto]
 //                        [--out DIR] [--count N] [--parallel P]   (other workloads, for analysis)
 //
 // Every lab is a fresh lab of the tests' harness, test/lab/lab.ts (network namespaces
@@ -17,11 +17,12 @@ import { fileURLToPath } from 'node:url';
 // lab.ts is TypeScript: ts-hooks.js strips its types when node loads it
 register('../test/lab/ts-hooks.js', import.meta.url);
 const { Lab, uplinkOf } = await import('../test/lab/lab.ts');
-const { WORKLOADS } = await import('./workload.mjs');
+const { WORKLOADS, paretoSizes } = await import('./workload.mjs');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
 const TIMELINE = path.join(HERE, 'timeline.mjs');
+const SIM = path.join(HERE, 'sim.mjs');
 const GEN = path.join(REPO, 'bin/linkbal-gen');
 
 // ---------------------------------------------------------------- the workload
@@ -32,7 +33,10 @@ const W = {
   workloads: ['equal', 'pareto'],
   count: null, // analysis only: another number of downloads (the sizes cycled)
   parallel: null,
-  rounds: 3,
+  rounds: 3, // rounds of the equal workload
+  // the heavy-tailed mix: one round per draw of its sizes (seeds 1 to draws), so a method's
+  // median is over draws, not over repeats of one draw's lottery of where its largest land
+  draws: 5,
   aloneCount: 12, // downloads per link when measuring it alone (same size and parallelism)
   singleCount: 4, // ... and one at a time
   hookRounds: 9,
@@ -59,6 +63,7 @@ for (let i = 0; i < argv.length; i++) {
   const v = () => argv[++i] ?? die(`missing value for ${argv[i - 1]}`);
   switch (argv[i]) {
     case '--rounds': W.rounds = Number(v()); break;
+    case '--draws': W.draws = Number(v()); break;
     case '--workload': W.workloads = v().split(','); break;
     // analysis only (the bench's workloads are bench/workload.mjs's)
     case '--count': W.count = Number(v()); break;
@@ -70,12 +75,18 @@ for (let i = 0; i < argv.length; i++) {
 }
 const want = (id) => !only || only.has(id);
 for (const w of W.workloads) if (!WORKLOADS[w]) die(`unknown workload ${w} (equal, pareto)`);
-/** The sizes (bytes, download i takes sizes[i]) and parallelism of workload NAME. */
+/** Workload NAME: its rounds (each the sizes in bytes, download i takes sizes[i]; pareto: one
+ *  round per draw, round k drawn with seed k + 1), the first round's sizes and its parallelism. */
 function workload(name) {
   const base = WORKLOADS[name];
   const n = W.count ?? base.sizes.length;
-  const sizes = Array.from({ length: n }, (_, i) => base.sizes[i % base.sizes.length]);
-  return { name, sizes, parallel: W.parallel ?? base.parallel, total: sizes.reduce((s, x) => s + x, 0) };
+  const cycle = (xs) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
+  const rounds = name === 'pareto'
+    ? Array.from({ length: W.draws }, (_, k) => cycle(paretoSizes({ seed: k + 1 })))
+    : Array.from({ length: W.rounds }, () => cycle(base.sizes));
+  const sizes = rounds[0];
+  // every draw has the same total (40 MB), so one limit time serves them all
+  return { name, rounds, sizes, parallel: W.parallel ?? base.parallel, total: sizes.reduce((s, x) => s + x, 0) };
 }
 
 function die(msg) {
@@ -220,6 +231,15 @@ function measureLimit() {
   });
 }
 
+/** The fluid model's fraction for each draw of the heavy-tailed mix, at this run's rates. */
+function model() {
+  const rates = LINKS.map((l) => (results.limit.links[l].rate / 1e6).toFixed(2)).join(',');
+  const r = ok(process.execPath, [SIM, '--workload', 'pareto', '--seeds', String(W.draws), '--rates', rates, '--json']);
+  const all = JSON.parse(r.stdout);
+  const keep = ['nth (swrr) by weight', 'least loaded, at connection time', 'auto: deficit weights by nth', 'by size (oracle)'];
+  return { rates, policies: Object.fromEntries(keep.map((p) => [p, all[p]])) };
+}
+
 function hookCostBaseline(lab) {
   const script = `for i in $(seq ${W.hookRounds}); do t0=$EPOCHREALTIME; ifdown wan1 2>/dev/null; t1=$EPOCHREALTIME; ifup wan1 2>/dev/null; t2=$EPOCHREALTIME;
     awk -v a=$t0 -v b=$t1 -v c=$t2 'BEGIN { printf "%.2f %.2f\\n", (b - a) * 1000, (c - b) * 1000 }'; done`;
@@ -261,7 +281,7 @@ function learnerCpu(lab) {
 }
 
 function measureMethod(m) {
-  log(`${m.id}: ${W.rounds} rounds of ${W.workloads.join(', ')}`);
+  log(`${m.id}: ${W.workloads.map((w) => (w === 'pareto' ? `${W.draws} draws of pareto` : `${W.rounds} rounds of ${w}`)).join(', ')}`);
   return withLab((lab) => {
     if (m.kind === 'howto') {
       ifupAll(lab);
@@ -276,14 +296,15 @@ function measureMethod(m) {
     }
     const out = [];
     for (const wl of Object.values(results.workloads)) {
-      log(`  ${wl.name}: ${wl.sizes.length} downloads, ${(wl.total / 1e6).toFixed(1)} MB, ${wl.parallel} at a time`);
+      log(`  ${wl.name}: ${wl.sizes.length} downloads, ${(wl.total / 1e6).toFixed(1)} MB, ${wl.parallel} at a time`
+        + (wl.name === 'pareto' ? `, ${wl.rounds.length} draws` : ''));
       const rounds = [];
-      for (let k = 0; k < W.rounds; k++) {
+      for (const [k, sizes] of wl.rounds.entries()) {
         // learned weights: every round starts from equal weights (stop forgets what was learned)
         if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
         const learned = m.auto ? sampleLearner(lab, 4) : null;
         const cpu0 = learnerCpu(lab);
-        const r = download(lab, wl.sizes, wl.sizes.length, wl.parallel);
+        const r = download(lab, sizes, sizes.length, wl.parallel);
         // the learner's share of one core over the round (--mode least, --weight auto)
         r.learnerCpu = round3((learnerCpu(lab) - cpu0) / r.seconds);
         if (m.auto) {
@@ -293,7 +314,7 @@ function measureMethod(m) {
           log(`  capacities within 15% after ${r.learnedAfter} s; weights at the end ${r.learned}`);
         }
         rounds.push(r);
-        log(`  round ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${(r.bytes[l] / 1e6).toFixed(2)} MB`).join(', ')}`
+        log(`  ${wl.name === 'pareto' ? 'draw' : 'round'} ${k + 1}: ${r.seconds.toFixed(2)} s  ${LINKS.map((l) => `${l} ${(r.bytes[l] / 1e6).toFixed(2)} MB`).join(', ')}`
           + (r.learnerCpu ? `; learner ${(r.learnerCpu * 100).toFixed(1)}% of a core` : ''));
       }
       if (m.auto) exec(lab, ['sh', '-c', '/etc/linkbal/rules stop && /etc/linkbal/rules start']);
@@ -324,6 +345,7 @@ const t0 = Date.now();
 try {
   results.limit = measureLimit();
   log(`limit: ${(results.limit.sumRate * 8 / 1e6).toFixed(2)} Mbit/s together -> ${Object.entries(results.limit.workloads).map(([w, x]) => `${x.seconds.toFixed(2)} s for ${w}`).join(', ')}`);
+  if (results.workloads.pareto && W.count === null && W.parallel === null) results.model = model();
   for (const m of METHODS) if (want(m.id)) results.methods.push(...measureMethod(m));
 } catch (e) {
   die(`failed, no results written: ${e.message}`);
@@ -359,11 +381,12 @@ function markdown(R) {
   lines.push(`Workloads (bench/workload.mjs): ${Object.values(R.workloads).map((w) => `${w.name}: ${w.sizes.length} downloads, `
     + `${(w.total / 1e6).toFixed(1)} MB (largest ${(Math.max(...w.sizes) / 1e6).toFixed(2)} MB), ${w.parallel} at a time`).join('; ')}; to ${R.workload.hosts} `
     + `(download i to address i), from the router itself; uplinks shaped ${LINKS.map((l) => `${l} ${W.rates[l]}`).join(', ')} `
-    + `(download direction, tbf); median of ${R.workload.rounds} rounds. Fraction = limit time / time (median, and each round's). `
+    + `(download direction, tbf); equal: median of ${R.workload.rounds} rounds; pareto: median over ${R.workload.draws} draws of its sizes `
+    + `(seeds 1 to ${R.workload.draws}, one round each). Fraction = limit time / time (median, and each round's or draw's). `
     + `Hook columns: wan1's if-down.d / if-up.d hook alone (median of ${W.hookRounds}), processes it starts (forks / programs run), `
     + `and whole \`ifup wan1\` (ifupdown with the hooks; without any: ${f1(L.baseline.ifupMs)} ms).`);
   lines.push('');
-  lines.push('| workload | method | mode | backend | time s | fraction of limit | rounds (fraction) | wan0 MB | wan1 MB | wan2 MB | down hook ms | up hook ms | processes down / up | ifup wan1 ms |');
+  lines.push('| workload | method | mode | backend | time s | fraction of limit | rounds or draws (fraction) | wan0 MB | wan1 MB | wan2 MB | down hook ms | up hook ms | processes down / up | ifup wan1 ms |');
   lines.push('|---|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|');
   for (const [w, x] of Object.entries(L.workloads)) {
     lines.push(`| ${w} | physical limit: each link alone (${LINKS.map((l) => mbit(L.links[l].rate)).join(' + ')} Mbit/s) | – | – | ${f2(x.seconds)} | 1.00 | `
@@ -383,6 +406,19 @@ function markdown(R) {
     + `limit time = total bytes / sum of the rates. Per-link MB: for the limit row, the ideal split (by measured rate); `
     + `for methods, the median round. Chart: bytes.svg.`);
   lines.push('');
+  if (R.model) {
+    lines.push(`The heavy-tailed draws in the fluid model (\`node bench/sim.mjs --workload pareto --seeds ${R.workload.draws} --rates `
+      + `${R.model.rates}\`, this run's rates, 4:2:1), next to the lab's rounds: fraction of the limit, draw by draw, and the median.`);
+    lines.push('');
+    const draws = R.model.policies[Object.keys(R.model.policies)[0]].length;
+    lines.push(`| | ${Array.from({ length: draws }, (_, k) => `seed ${k + 1}`).join(' | ')} | median |`);
+    lines.push(`|---|${Array.from({ length: draws + 1 }, () => '---:').join('|')}|`);
+    for (const [p, fr] of Object.entries(R.model.policies)) lines.push(`| model: ${p} | ${fr.map(f2).join(' | ')} | ${f2(median(fr))} |`);
+    for (const m of R.methods.filter((x) => x.workload === 'pareto')) {
+      lines.push(`| lab: ${m.kind === 'howto' ? 'HOWTO' : `${m.backend} ${m.auto ? 'auto' : m.mode}`} | ${m.fractions.map(f2).join(' | ')} | ${f2(median(m.fractions))} |`);
+    }
+    lines.push('');
+  }
   lines.push('Analysis round (bench/timeline.mjs, one more round per method): when each link\'s last download ended and how long the link had nothing to carry, in seconds.');
   lines.push('');
   lines.push(`| workload | method | mode | backend | time s | ${LINKS.map((l) => `${l} last end / idle`).join(' | ')} |`);

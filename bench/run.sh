@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: linkbal against the physical limit and the 2006 HOWTO's method, in
 # throwaway network-namespace labs (test/lab/lab.sh). Root. See bench/README.md.
-#   bash bench/run.sh [--rounds N] [--only howto,iptables-nth,...,health] [--workload equal,pareto]
+#   bash bench/run.sh [--rounds N] [--draws N] [--only howto,iptables-nth,...,health]
+#                     [--workload equal,pareto]
 #                     [--out DIR] [--count N] [--parallel P]
 # With --only, the health bench runs only when the list names it.
 # Writes bench/out/results.md (also printed), results.json and bytes.svg.

@@ -3,10 +3,12 @@
 // try policies linkbal does not have. No lab, no root; runs in seconds.
 //
 //   node bench/sim.mjs [--workload equal|pareto] [--rates 4.77,2.40,1.20] [--count N]
-//                      [--parallel P] [--size MB] [--trials 2000] [--refresh 0.25] [--seeds N]
+//                      [--parallel P] [--size MB] [--trials 2000] [--refresh 0.25] [--lag 0.01]
+//                      [--seeds N] [--json]
 //
 // --seeds N: the pareto workload drawn with seeds 1 to N (each 40 MB), one result per draw:
-// how much of a result is the policy and how much the draw (the bench uses seed 1).
+// how much of a result is the policy and how much the draw (the bench runs seeds 1 to 5).
+// --json: only the weights 4:2:1, as {"policy": [fraction of draw 1, of draw 2, ...]} (bench.mjs).
 //
 // Model: each link is a pipe of fixed rate (MB/s) shared equally by the downloads on it
 // (ideal TCP fairness, no slow start, no RTT); P workers each start the next download the
@@ -16,13 +18,14 @@
 // The workloads are bench/workload.mjs's: the same sizes, in the same order, as the lab.
 import { WORKLOADS, paretoSizes, prng } from './workload.mjs';
 
-const o = { workload: 'equal', rates: [4.77, 2.40, 1.20], count: null, parallel: null, size: null, trials: 2000, refresh: 0.25, seeds: 0 };
+const o = { workload: 'equal', rates: [4.77, 2.40, 1.20], count: null, parallel: null, size: null, trials: 2000, refresh: 0.25, lag: 0.01, seeds: 0, json: false };
 const a = process.argv.slice(2);
 for (let i = 0; i < a.length; i += 2) {
   const v = a[i + 1];
-  if (a[i] === '--rates') o.rates = v.split(',').map(Number);
+  if (a[i] === '--json') { o.json = true; i--; }
+  else if (a[i] === '--rates') o.rates = v.split(',').map(Number);
   else if (a[i] === '--workload') o.workload = v;
-  else if (a[i] in { '--count': 1, '--parallel': 1, '--size': 1, '--trials': 1, '--refresh': 1, '--seeds': 1 }) o[a[i].slice(2)] = Number(v);
+  else if (a[i] in { '--count': 1, '--parallel': 1, '--size': 1, '--trials': 1, '--refresh': 1, '--lag': 1, '--seeds': 1 }) o[a[i].slice(2)] = Number(v);
   else throw new Error(`unknown argument ${a[i]}`);
 }
 const W = WORKLOADS[o.workload] ?? (() => { throw new Error(`unknown workload ${o.workload}`); })();
@@ -102,6 +105,12 @@ const POLICIES = {
   // weights, and --weight auto (learned, from equal) loading that order
   'least: order every R s': (w) => periodic(w, false, (n, x) => order(n, x, 20)),
   'least, auto: order every R s': (w) => periodic(w, true, (n, x) => order(n, x, 20)),
+  // the same order loaded LAG s after each connection starts or ends (a learner woken by
+  // conntrack's events, not by a clock), with the weights known; and the learner's deficit
+  // weights so. The bench's workers start a download the moment one ends, so no decision
+  // made after an event is in time for the download that replaces the one that ended
+  'least: order LAG s after each event': (w) => ({ ...periodic(w, false, (n, x) => order(n, x, 20)), lag: o.lag }),
+  'deficit: LAG s after each event': (w) => ({ ...periodic(w, false, deficit), lag: o.lag }),
 };
 const gcd = (x, y) => (y ? gcd(y, x % y) : x);
 
@@ -109,24 +118,35 @@ function simulate(policy, w, rnd) {
   const r = o.rates, p = POLICIES[policy](w);
   const n = r.map(() => 0), left = r.map(() => 0);
   let active = [], started = 0, t = 0, nextRefresh = 0;
+  // a policy with a lag refreshes LAG s after a start or an end (the first event after the
+  // last refresh), not on a clock
+  let pending = Infinity;
+  const event = () => { if (p.lag !== undefined && pending === Infinity) pending = t + p.lag; };
   const start = () => {
     const size = sizes[started];
     const l = p.pick(n, started++, rnd, t, size, left);
     n[l]++;
     left[l] += size;
     active.push({ l, left: size });
+    event();
   };
-  const refresh = () => { if (p.refresh && t >= nextRefresh - 1e-12) { p.refresh(n, t, started); nextRefresh += o.refresh; } };
+  const refresh = () => {
+    if (p.lag !== undefined) {
+      if (t >= pending - 1e-12) { pending = Infinity; p.refresh(n, t, started); }
+    } else if (p.refresh && t >= nextRefresh - 1e-12) { p.refresh(n, t, started); nextRefresh += o.refresh; }
+  };
   refresh();
   while (started < Math.min(parallel, sizes.length)) start();
   while (active.length) {
     let dt = Math.min(...active.map((d) => d.left / (r[d.l] / n[d.l])));
-    if (p.refresh) dt = Math.min(dt, nextRefresh - t);
+    if (p.lag !== undefined) dt = Math.min(dt, pending - t);
+    else if (p.refresh) dt = Math.min(dt, nextRefresh - t);
     for (const d of active) { const x = dt * (r[d.l] / n[d.l]); d.left -= x; left[d.l] -= x; }
     t += dt;
     const done = active.filter((d) => d.left <= 1e-9);
     active = active.filter((d) => d.left > 1e-9);
     for (const d of done) n[d.l]--;
+    if (done.length) event();
     refresh();
     for (let k = 0; k < done.length && started < sizes.length; k++) start();
   }
@@ -136,10 +156,12 @@ function simulate(policy, w, rnd) {
 const total = sizes.reduce((s, x) => s + x, 0);
 const limit = total / o.rates.reduce((s, x) => s + x, 0);
 const q = (xs, f) => xs[Math.min(xs.length - 1, Math.floor(f * xs.length))];
-console.log(`workload ${o.workload}: ${sizes.length} downloads, ${total.toFixed(1)} MB (largest ${Math.max(...sizes).toFixed(2)} MB), ${parallel} at a time;`);
-console.log(`rates ${o.rates.join(', ')} MB/s; limit ${limit.toFixed(2)} s; R = ${o.refresh} s`);
-console.log(`${'policy'.padEnd(38)} ${'weights'.padEnd(8)} fraction: median   p10   p90${o.seeds ? ` (over ${o.seeds} draws)` : ''}`);
-for (const w of [[4, 2, 1], [1, 1, 1], [3, 2, 1], [5, 2, 1]]) {
+const out = {};
+const say = (line) => { if (!o.json) console.log(line); };
+say(`workload ${o.workload}: ${sizes.length} downloads, ${total.toFixed(1)} MB (largest ${Math.max(...sizes).toFixed(2)} MB), ${parallel} at a time;`);
+say(`rates ${o.rates.join(', ')} MB/s; limit ${limit.toFixed(2)} s; R = ${o.refresh} s`);
+say(`${'policy'.padEnd(38)} ${'weights'.padEnd(8)} fraction: median   p10   p90${o.seeds ? ` (over ${o.seeds} draws)` : ''}`);
+for (const w of o.json ? [[4, 2, 1]] : [[4, 2, 1], [1, 1, 1], [3, 2, 1], [5, 2, 1]]) {
   for (const policy of Object.keys(POLICIES)) {
     if (policy.startsWith('howto') && w.join() !== '1,1,1') continue;
     const rnd = prng(42);
@@ -148,7 +170,9 @@ for (const w of [[4, 2, 1], [1, 1, 1], [3, 2, 1], [5, 2, 1]]) {
     const fr = o.seeds
       ? Array.from({ length: o.seeds }, (_, k) => { sizes = paretoSizes({ seed: k + 1 }).map((b) => b / 1e6); return limit / simulate(policy, w, rnd); })
       : Array.from({ length: deterministic ? 1 : o.trials }, () => limit / simulate(policy, w, rnd));
+    out[policy] = fr.map((x) => Math.round(x * 1000) / 1000);
     fr.sort((x, y) => x - y);
-    console.log(`${policy.replace('R s', `${o.refresh} s`).padEnd(38)} ${w.join(':').padEnd(8)}          ${q(fr, 0.5).toFixed(3)}  ${q(fr, 0.1).toFixed(3)} ${q(fr, 0.9).toFixed(3)}`);
+    say(`${policy.replace('R s', `${o.refresh} s`).padEnd(38)} ${w.join(':').padEnd(8)}          ${q(fr, 0.5).toFixed(3)}  ${q(fr, 0.1).toFixed(3)} ${q(fr, 0.9).toFixed(3)}`);
   }
 }
+if (o.json) console.log(JSON.stringify(out));
