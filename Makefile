@@ -43,7 +43,7 @@ pkg: build
 
 # the lab's host namespace runs trixie's sh, ip, nft, iptables, ifupdown, dhclient, conntrack,
 # nodejs and apt (a debootstrapped root, built once into /var/cache/lab-roots: scripts/trixie-root.sh)
-TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/dhcp.test.ts test/e2e/status-json.test.ts test/deb/router.test.ts
+TRIXIE_TESTS = test/trixie/ test/e2e/balance.test.ts test/e2e/least.test.ts test/e2e/dhcp.test.ts test/e2e/status-json.test.ts test/deb/router.test.ts
 trixie: build
 	root=$$(sh scripts/trixie-root.sh) && LINKBAL_LAB_USERLAND=$$root npx vitest run $(TRIXIE_TESTS)
 

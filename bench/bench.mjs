@@ -338,7 +338,10 @@ function measureMethod(m) {
 const METHODS = [
   { id: 'howto', kind: 'howto', label: "HOWTO's random method (34/33/33)", mode: 'random', backend: 'iptables' },
   ...BACKENDS.flatMap((b) => MODES.map((mode) => ({ id: `${b}-${mode}`, kind: 'linkbal', label: 'linkbal 4:2:1', mode, backend: b }))),
+  // least: nftables only (iptables cannot count a link's connections when a new one comes)
+  { id: 'nftables-least', kind: 'linkbal', label: 'linkbal 4:2:1', mode: 'least', backend: 'nftables' },
   ...BACKENDS.map((b) => ({ id: `${b}-auto`, kind: 'linkbal', label: 'linkbal --weight auto (equal start)', mode: 'nth', backend: b, auto: true })),
+  { id: 'nftables-auto-least', kind: 'linkbal', label: 'linkbal --weight auto (equal start)', mode: 'least', backend: 'nftables', auto: true },
 ];
 
 const t0 = Date.now();

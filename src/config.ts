@@ -33,7 +33,7 @@ export function formatConfig(plan: Plan): string {
     '# To change them, edit this file and run: linkbal-gen --config /etc/linkbal/linkbal.conf',
     '# Each line holds settings as "key value", the flags of linkbal-gen(1) without "--".',
     '',
-    '# backend: nftables or iptables; mode: nth (round robin), random or hash (by destination)',
+    '# backend: nftables or iptables; mode: nth (round robin), least (the least loaded; nftables), random or hash (by destination)',
     `backend ${plan.backend}`,
     `mode ${plan.mode}`,
     '# share of the default link (the main routing table); 0: only when no uplink is up',

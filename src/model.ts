@@ -6,7 +6,7 @@
 // fallback rule after main's; FALLBACK=32800 is a constant of the sh runtime in
 // templates/lib/links.sh). Priority pref itself holds `lookup main suppress_prefixlength 0`.
 
-export type Mode = 'nth' | 'random' | 'hash';
+export type Mode = 'nth' | 'least' | 'random' | 'hash';
 export type Backend = 'iptables' | 'nftables';
 
 export interface Link {

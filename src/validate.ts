@@ -137,7 +137,7 @@ export function parsePorts(s: string): { value?: BypassPorts; problem?: string }
 }
 
 const TIER_PROBLEM = `is not a tier (an integer 1-${MAX_TIER}: 1 primary, higher a backup)`;
-const MODES: readonly Mode[] = ['nth', 'random', 'hash'];
+const MODES: readonly Mode[] = ['nth', 'least', 'random', 'hash'];
 const BACKENDS: readonly string[] = ['iptables', 'nftables', 'auto'];
 
 export function validate(s: Settings, autoBackend: () => Backend): Result {
@@ -235,7 +235,7 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
     if (t === undefined) bad(s.defaultTier, TIER_PROBLEM);
     else defaultTier = t;
   }
-  const mode = s.mode?.value ?? 'nth';
+  let mode = s.mode?.value ?? 'nth';
   if (s.mode && !(MODES as readonly string[]).includes(mode)) bad(s.mode, `is not a mode (${MODES.join(', ')})`);
   let backend = s.backend?.value ?? 'auto';
   if (s.backend && !BACKENDS.includes(backend)) bad(s.backend, `is not a backend (${BACKENDS.join(', ')})`);
@@ -308,6 +308,14 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
 
   if (problems.length) return { ok: false, problems };
   if (backend === 'auto') backend = autoBackend();
+  // learned weights follow the load: by default each new connection to the least loaded
+  // link, counted in the kernel, where nftables can (configured weights: exact shares, nth)
+  if (!s.mode && auto && backend === 'nftables') mode = 'least';
+  // least: slots a rule takes and tests in one step, which only nftables' sets offer
+  if (mode === 'least' && backend === 'iptables' && s.mode) {
+    bad(s.mode, `needs the nftables backend (${s.backend ? `${s.backend.where}: "iptables"` : 'nft is not installed'}): iptables cannot count a link's open connections when a new one comes`);
+    return { ok: false, problems };
+  }
   return {
     ok: true,
     plan: {

@@ -7,7 +7,8 @@
 # once and a link that slows down is followed within seconds; an idle link keeps its
 # estimate. With connections open, a link's weight is what it lacks of its fair load (open
 # connections in proportion to capacity), so new connections go where they finish first;
-# with none open, the weights are the capacities scaled to 1-IDLE_SCALE.
+# with none open, and always with --mode least, the weights are the capacities scaled to
+# 1-IDLE_SCALE.
 STEP=0.25		# seconds between samples
 BUSY=12500		# bytes/s (100 kbit/s): below it, a link tells nothing of its capacity
 DECAY=16		# a busy link's estimate loses 1/DECAY a step
@@ -59,8 +60,10 @@ lb_learn() {
 		[ "$_est" -gt "$_max" ] && _max=$_est
 	done
 	[ "$_max" -ge "$BUSY" ] || return 0
-	# the load each link has now: its open connections
-	_open=$(lb_open)
+	# the load each link has now: its open connections (--mode least: the kernel counts them
+	# when a connection comes, so the weights are the capacities alone)
+	_open=''
+	[ "$MODE" = least ] || _open=$(lb_open)
 	_n=0
 	for _q in $_open; do _n=$((_n + ${_q#*:})); done
 	# with N open, a link of capacity c should hold 2N c / C after the next new ones: its

@@ -3,6 +3,13 @@
 # (when only the weights changed, only its chains that choose: lb_choose_load): a load the
 # kernel refuses leaves the previous table as it was. No other table is touched.
 
+# --mode least: the open TCP connections each family counts, one slot each; a new one takes
+# the first free slot in lb_slots's order, so it goes to the link with the fewest open per
+# unit of weight. With all taken, new ones go by weight (nth). A slot is freed by its
+# connection's first FIN or RST, or after LB_SLOT_TIMEOUT (one that never closed cleanly).
+LB_SLOTS=16
+LB_SLOT_TIMEOUT=10m
+
 # lb_ruleset MARK:WEIGHT...: print the table for `nft -f`, replacing the old one in the
 # same transaction; the links given are the ones new connections are spread over now.
 # linkbal writes only the bits of MARK_MASK, in the packet mark and the connection mark.
@@ -22,12 +29,16 @@ table inet linkbal {
 	}
 
 EOF
-	# one chain a link: mark the packet and its connection for that link
+	[ "$MODE" != least ] || lb_slot_sets
+	# one chain a link: mark the packet and its connection for that link (and with --mode
+	# least, free the connection's slot when it ends)
 	{ echo "default $LB_UNIT"; lb_links | while read -r _if _gw _w _m _rest; do echo "$_if $_m"; done; } |
 		while read -r _n _m; do
 			printf '\tchain link_%s {\n' "$_n"
 			printf '\t\tct mark set ct mark and %s or %s\n' "$_keep" "$(lb_hex "$_m")"
-			printf '\t\tmeta mark set meta mark and %s or %s\n\t}\n\n' "$_keep" "$(lb_hex "$_m")"
+			printf '\t\tmeta mark set meta mark and %s or %s\n' "$_keep" "$(lb_hex "$_m")"
+			[ "$MODE" != least ] || printf '\t\ttcp flags & (fin | rst) != 0 jump free\n'
+			printf '\t}\n\n'
 		done
 	_restore="ct mark and $_mask vmap { $(lb_hex "$LB_UNIT") : goto link_default"
 	_inbound=''
@@ -116,6 +127,50 @@ EOF
 	lb_choosers "$@"
 }
 
+# lb_slot_sets: print --mode least's sets, two a slot (takenK: taken; connK: by which
+# connection), LB_SLOTS for IPv4 and, with IPv6 (lb_ruleset's _v6), as many more; and chain
+# free, which frees the slot of a connection that ends.
+lb_slot_sets() {
+	_n=$LB_SLOTS
+	[ -z "$_v6" ] || _n=$((_n * 2))
+	printf '\t# --mode least: a slot (takenK) is held by one open TCP connection (connK)\n'
+	_k=0
+	while [ "$_k" -lt "$_n" ]; do
+		printf '\tset taken%s { typeof meta l4proto; flags dynamic,timeout; timeout %s; }\n' "$_k" "$LB_SLOT_TIMEOUT"
+		printf '\tset conn%s { typeof ct id; flags dynamic,timeout; timeout %s; }\n' "$_k" "$LB_SLOT_TIMEOUT"
+		_k=$((_k + 1))
+	done
+	printf '\n\t# a connection that ends (its first FIN or RST) frees its slot\n\tchain free {\n'
+	_k=0
+	while [ "$_k" -lt "$_n" ]; do
+		printf '\t\tct id @conn%s delete @taken%s { meta l4proto } delete @conn%s { ct id }\n' "$_k" "$_k" "$_k"
+		_k=$((_k + 1))
+	done
+	printf '\t}\n\n'
+}
+
+# lb_least ip|ip6 MARK:WEIGHT...: print chain least (least6): a new TCP connection takes the
+# first free slot of its family, in lb_slots's order, and that slot's link; all taken, by weight.
+lb_least() {
+	_fam=$1 _k=0
+	shift
+	[ "$_fam" = ip ] || _k=$LB_SLOTS
+	lb_names
+	printf '\n\tchain least%s {\n' "${_fam#ip}"
+	if [ $# -gt 1 ]; then
+		printf '\t\t# the first free slot: to the link with the fewest open connections per unit of weight\n'
+		for _m in $(lb_slots "$LB_SLOTS" "$@"); do
+			_l=${_names#* "$_m"=}
+			printf '\t\tmeta l4proto != @taken%s add @taken%s { meta l4proto } add @conn%s { ct id } goto link_%s\n' \
+				"$_k" "$_k" "$_k" "${_l%% *}"
+			_k=$((_k + 1))
+		done
+		printf '\t\t# every slot taken: by weight\n'
+	fi
+	lb_spread "$_fam" nth "$@"
+	printf '\t}\n'
+}
+
 # LB_CHOOSER: the first line of lb_choosers, which print the rest of the ruleset: chain
 # choose (and choose6), all that changes when only the weights do (lb_reweigh).
 LB_CHOOSER="# a new connection that leaves by the default route: give it a link"
@@ -136,6 +191,7 @@ lb_choosers() {
 	done
 	lb_choose ip "$@"
 	printf '\t}\n'
+	[ "$MODE" != least ] || lb_least ip "$@"
 	[ -z "$_v6" ] || lb_choose6
 	printf '}\n'
 }
@@ -152,20 +208,40 @@ lb_choose6() {
 		[ -z "$_proto" ] || printf '\t\t%s dport { %s } return\n' "$_proto" "$_ports"
 	done
 	# shellcheck disable=SC2046 # the participants are words without glob characters
-	lb_choose ip6 $(lb_reduce $(lb_participants 6))
+	set -- $(lb_reduce $(lb_participants 6))
+	lb_choose ip6 "$@"
 	printf '\t}\n'
+	[ "$MODE" != least ] || lb_least ip6 "$@"
 }
 
-# lb_choose ip|ip6 MARK:WEIGHT...: print the statement of chain choose (choose6) that gives a
-# new connection its link with one map lookup, spread by weight according to MODE.
+# lb_choose ip|ip6 MARK:WEIGHT...: print the statements of chain choose (choose6) that give a
+# new connection its link, spread by weight according to MODE; least: TCP to chain least
+# (least6), the rest by weight (nth).
 lb_choose() {
 	_fam=$1
 	shift
-	[ $# -gt 0 ] || return 0
-	# " MARK=NAME ...", to name the link of a mark without a subshell
+	if [ "$MODE" = least ] && [ $# -gt 1 ]; then
+		printf '\t\tmeta l4proto tcp goto least%s\n' "${_fam#ip}"
+		lb_spread "$_fam" nth "$@"
+	else
+		lb_spread "$_fam" "$MODE" "$@"
+	fi
+}
+
+# lb_names: set _names to " MARK=NAME ...", to name the link of a mark without a subshell.
+lb_names() {
 	_names=" $LB_UNIT=default $(lb_links | while read -r _if _gw _w _m _rest; do printf '%s=%s ' "$_m" "$_if"; done)"
+}
+
+# lb_spread ip|ip6 nth|random|hash MARK:WEIGHT...: print the statement that gives a new
+# connection its link with one map lookup.
+lb_spread() {
+	_fam=$1 _how=$2
+	shift 2
+	lb_names
+	[ $# -gt 0 ] || return 0
 	if [ $# -eq 1 ]; then _l=${_names#* "${1%:*}"=}; printf '\t\tgoto link_%s\n' "${_l%% *}"; return 0; fi
-	case $MODE in
+	case $_how in
 	nth)
 		# shellcheck disable=SC2046
 		set -- $(lb_swrr "$@")
@@ -182,7 +258,7 @@ lb_choose() {
 		_n=0
 		for _p; do _n=$((_n + ${_p#*:})); done
 		# weights as ranges: 4:2:1 gives { 0-3 : a, 4-5 : b, 6 : c }
-		if [ "$MODE" = hash ]; then
+		if [ "$_how" = hash ]; then
 			printf '\t\tjhash %s daddr mod %s seed 0x6c62 vmap {' "$_fam" "$_n"
 		else
 			printf '\t\tnumgen random mod %s vmap {' "$_n"

@@ -90,6 +90,34 @@ lb_swrr() {
 	echo
 }
 
+# lb_slots N MARK:WEIGHT...: print the marks of N slots, in the order --mode least fills
+# them: each next slot to the link with the fewest slots per unit of weight, a tie to the
+# heavier link, then to the first (4:2:1 gives a b c a a b a a b c ...).
+lb_slots() {
+	_s=$1 _n=0
+	shift
+	for _p; do
+		[ "${_p#*:}" -gt 0 ] || continue
+		_n=$((_n + 1))
+		eval "_m$_n=${_p%:*} _w$_n=${_p#*:} _c$_n=0"
+	done
+	while [ "$_s" -gt 0 ] && [ "$_n" -gt 0 ]; do
+		_best=0 _i=1
+		while [ "$_i" -le "$_n" ]; do
+			eval "_c=\$_c$_i _w=\$_w$_i"
+			# c/w below the best's bc/bw, or equal with a heavier weight
+			if [ "$_best" -eq 0 ] || [ $((_c * _bw)) -lt $((_bc * _w)) ] ||
+				{ [ $((_c * _bw)) -eq $((_bc * _w)) ] && [ "$_w" -gt "$_bw" ]; }; then
+				_best=$_i _bc=$_c _bw=$_w
+			fi
+			_i=$((_i + 1))
+		done
+		eval "_c$_best=\$((_c$_best + 1)); printf '%s ' \"\$_m$_best\""
+		_s=$((_s - 1))
+	done
+	echo
+}
+
 # lb_cascade MARK:WEIGHT...: print "MARK:P" per link, P the probability that the link takes
 # a connection the links before it left: w_i / (w_i + ... + w_n), 8 decimals; the last is 1.
 lb_cascade() {

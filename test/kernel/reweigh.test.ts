@@ -17,9 +17,11 @@ const MODES = ['nth', 'random', 'hash'] as const;
 const WEIGHTS = ['0 30 30', '3 1 0', '7 7 7', '0 5 0'];
 
 // every backend and mode; and each backend with IPv6 (--gw6: chain choose6 too, or ip6tables'
-// linkbal-choose)
-const CASES = [...BACKENDS.flatMap((backend) => MODES.map((mode) => ({ backend, mode, v6: false }))),
-  ...BACKENDS.map((backend) => ({ backend, mode: 'nth' as const, v6: true }))];
+// linkbal-choose); --mode least (nftables only: chains least and least6 choose too)
+const CASES: { backend: typeof BACKENDS[number]; mode: string; v6: boolean }[] = [
+  ...BACKENDS.flatMap((backend) => MODES.map((mode) => ({ backend, mode, v6: false }))),
+  ...BACKENDS.map((backend) => ({ backend, mode: 'nth', v6: true })),
+  { backend: 'nftables', mode: 'least', v6: false }, { backend: 'nftables', mode: 'least', v6: true }];
 
 describe('lb_reweigh loads what lb_apply would', () => {
   for (const { backend, mode, v6 } of CASES) {

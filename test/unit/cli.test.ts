@@ -285,6 +285,18 @@ describe('--backend', () => {
     await cli(['--iface', 'a', '--gw', '10.0.0.1', '--backend', 'iptables', '--root', root], 'nftables');
     expect(read(path.join(root, 'etc/linkbal/rules'))).toContain("BACKEND='iptables'");
   });
+
+  it('refuses --mode least without nftables, named (exit 2, nothing written)', async () => {
+    await rejects(['--iface', 'a', '--gw', '10.0.0.1', '--mode', 'least', '--backend', 'iptables'],
+      '--mode #1: "least" needs the nftables backend (--backend #1: "iptables")');
+    const root = tmpdir();
+    const r = await cli(['--iface', 'a', '--gw', '10.0.0.1', '--mode', 'least', '--root', root], 'iptables');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--mode #1: "least" needs the nftables backend (nft is not installed)');
+    expect(listing(root)).toEqual([]);
+    expect((await cli(['--iface', 'a', '--gw', '10.0.0.1', '--mode', 'least', '--root', root], 'nftables')).code).toBe(0);
+    expect(read(path.join(root, 'etc/linkbal/rules'))).toContain("MODE='least'");
+  });
 });
 
 describe('writing', () => {

@@ -33,25 +33,26 @@ interface Step {
   open?: Record<number, number>;
 }
 
-/** Run the steps in one sh; return per step the weights file and whether lb_reweigh ran. */
-function learn(steps: Step[]): { weights: string; applied: boolean; estimates: Record<string, string> }[] {
+/** Run the steps in one sh (MODE: the rules' mode); return per step the weights file, whether
+ *  lb_reweigh ran, and whether the step read conntrack. */
+function learn(steps: Step[], mode = 'nth'): { weights: string; applied: boolean; conntrack: boolean; estimates: Record<string, string> }[] {
   const run = tmpdir('linkbal-learner-');
   const script = [
     `RUN=${run}`, // the state paths follow RUN: set them again under it
     `. '${lib}'`,
-    `RUN=${run}; LB_UP=$RUN/up; LB_LEARN=$RUN/learn; LB_DEFAULT_DOWN=$RUN/default-down`,
+    `RUN=${run}; LB_UP=$RUN/up; LB_LEARN=$RUN/learn; LB_DEFAULT_DOWN=$RUN/default-down; MODE=${mode}`,
     'mkdir -p "$LB_UP"; echo "10.1.1.1 2 102" >"$LB_UP/wan1"; echo "10.1.2.1 3 103" >"$LB_UP/wan2"',
     'LB_UPTIME=$RUN/now LB_SYSNET=$RUN/sys',
-    'lb_conntrack() { cat "$RUN/ct" 2>/dev/null; }',
+    'lb_conntrack() { echo yes >"$RUN/read"; cat "$RUN/ct" 2>/dev/null; }',
     'lb_reweigh() { echo yes >"$RUN/applied"; }',
     ...steps.flatMap((s) => [
       `echo ${s.t.toFixed(2)} 0.00 >"$RUN/now"`,
       ...Object.entries(s.rx).map(([dev, b]) => `mkdir -p "$RUN/sys/${dev}/statistics"; echo ${b} >"$RUN/sys/${dev}/statistics/rx_bytes"`),
-      `: >"$RUN/ct"; rm -f "$RUN/applied"`,
+      `: >"$RUN/ct"; rm -f "$RUN/applied" "$RUN/read"`,
       ...Object.entries(s.open ?? {}).flatMap(([mark, n]) => Array.from({ length: n }, (_, k) =>
         `echo "ipv4 2 tcp 6 431999 ESTABLISHED src=10.0.0.1 dst=203.0.113.1 sport=${1000 + k} dport=80 mark=${mark} use=1" >>"$RUN/ct"`)),
       'lb_learn wan0 "$(lb_devices)"',
-      'echo "weights=$(cat "$LB_LEARN/weights" 2>/dev/null) applied=$(cat "$RUN/applied" 2>/dev/null)' +
+      'echo "weights=$(cat "$LB_LEARN/weights" 2>/dev/null) applied=$(cat "$RUN/applied" 2>/dev/null) read=$(cat "$RUN/read" 2>/dev/null)' +
         ' est1=$(cat "$LB_LEARN/1") est2=$(cat "$LB_LEARN/2") est3=$(cat "$LB_LEARN/3" 2>/dev/null)"',
     ]),
   ].join('\n');
@@ -59,10 +60,11 @@ function learn(steps: Step[]): { weights: string; applied: boolean; estimates: R
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout.trim().split('\n').map((line) => {
-    const m = /^weights=(.*) applied=(\w*) est1=(.*) est2=(.*) est3=(.*)$/.exec(line);
+    const m = /^weights=(.*) applied=(\w*) read=(\w*) est1=(.*) est2=(.*) est3=(.*)$/.exec(line);
     if (!m) throw new Error(`unexpected line: ${line}`);
     const est = (s: string) => s.split(' ')[2] ?? '';
-    return { weights: m[1] as string, applied: m[2] === 'yes', estimates: { 1: est(m[3] as string), 2: est(m[4] as string), 3: est(m[5] as string) } };
+    return { weights: m[1] as string, applied: m[2] === 'yes', conntrack: m[3] === 'yes',
+      estimates: { 1: est(m[4] as string), 2: est(m[5] as string), 3: est(m[6] as string) } };
   });
 }
 
@@ -97,7 +99,15 @@ describe('the learner (lb_learn) against a fake clock, /sys and conntrack', () =
     ]);
     // N = 6, C = 8 MB/s: wan0 should hold 2*6*4/8 = 6 and holds 6; wan1 and wan2 3 each;
     // connections of mark 0 (health probes, bypasses) are no link's load
-    expect(r[1]).toMatchObject({ weights: '1:0 2:30 3:30', applied: true });
+    expect(r[1]).toMatchObject({ weights: '1:0 2:30 3:30', applied: true, conntrack: true });
+  });
+
+  it('with --mode least (the kernel counts the connections), the weights are the capacities, conntrack unread', () => {
+    const r = learn([
+      { t: 10, rx: { wan0: 0, wan1: 0, wan2: 0 } },
+      { t: 11, rx: { wan0: 4 * MB, wan1: 2 * MB, wan2: 2 * MB }, open: { 1: 6 } },
+    ], 'least');
+    expect(r[1]).toMatchObject({ weights: '1:20 2:10 3:10', applied: true, conntrack: false });
   });
 
   it('keeps an idle link\'s estimate, and follows a busy link that slows down by 1/16 a step', () => {

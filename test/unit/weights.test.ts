@@ -33,6 +33,27 @@ describe('weight arithmetic in the sh runtime', () => {
     }), { numRuns: 40 });
   });
 
+  it('orders --mode least\'s slots: each to the fewest per unit of weight, a tie to the heavier, then the first', () => {
+    expect(call('lb_slots', ['10', '2:4', '3:2', '4:1'])).toEqual(['2', '3', '4', '2', '2', '3', '2', '2', '3', '4']);
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 40 }), (ws, n) => {
+      const got = call('lb_slots', [String(n), ...pairs(ws)]).map(Number);
+      // the reference: greedy, c/w smallest, then the larger w, then the first; weight 0 never
+      const c = ws.map(() => 0), want: number[] = [];
+      for (let k = 0; k < n && ws.some((w) => w > 0); k++) {
+        let best = -1;
+        ws.forEach((w, i) => {
+          if (w === 0) return;
+          const b = best < 0 ? 0 : (ws[best] as number);
+          const lhs = (c[i] as number) * b, rhs = best < 0 ? 0 : (c[best] as number) * w;
+          if (best < 0 || lhs < rhs || (lhs === rhs && w > b)) best = i;
+        });
+        c[best] = (c[best] as number) + 1;
+        want.push(best + 1);
+      }
+      expect(got).toEqual(want);
+    }), { numRuns: 40 });
+  });
+
   it('reduces weights by their gcd', () => {
     fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 6 }), (ws) => {
       const g = gcdAll(ws);
