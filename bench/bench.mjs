@@ -418,7 +418,7 @@ function markdown(R) {
     lines.push(`|---|${Array.from({ length: draws + 1 }, () => '---:').join('|')}|`);
     for (const [p, fr] of Object.entries(R.model.policies)) lines.push(`| model: ${p} | ${fr.map(f2).join(' | ')} | ${f2(median(fr))} |`);
     for (const m of R.methods.filter((x) => x.workload === 'pareto')) {
-      lines.push(`| lab: ${m.kind === 'howto' ? 'HOWTO' : `${m.backend} ${m.auto ? 'auto' : m.mode}`} | ${m.fractions.map(f2).join(' | ')} | ${f2(median(m.fractions))} |`);
+      lines.push(`| lab: ${m.kind === 'howto' ? 'HOWTO' : `${m.backend} ${m.auto ? `auto, ${m.mode}` : m.mode}`} | ${m.fractions.map(f2).join(' | ')} | ${f2(median(m.fractions))} |`);
     }
     lines.push('');
   }
@@ -437,16 +437,16 @@ function markdown(R) {
     lines.push('');
     lines.push('| workload | method | backend | learner CPU %, each round |');
     lines.push('|---|---|---|---|');
-    for (const m of busy) lines.push(`| ${m.workload} | ${m.auto ? 'auto' : m.mode} | ${m.backend} | ${m.rounds.map((r) => (r.learnerCpu * 100).toFixed(1)).join(', ')} |`);
+    for (const m of busy) lines.push(`| ${m.workload} | ${m.auto ? `auto, ${m.mode}` : m.mode} | ${m.backend} | ${m.rounds.map((r) => (r.learnerCpu * 100).toFixed(1)).join(', ')} |`);
   }
   const auto = R.methods.filter((m) => m.auto);
   if (auto.length) {
     lines.push('');
     lines.push('`--weight auto`: seconds from the start of a round (from nothing learned) until every link\'s capacity estimate was within 15% of its rate alone.');
     lines.push('');
-    lines.push('| workload | backend | learned after s, each round |');
-    lines.push('|---|---|---|');
-    for (const m of auto) lines.push(`| ${m.workload} | ${m.backend} | ${m.rounds.map((r) => f2(r.learnedAfter)).join(', ')} |`);
+    lines.push('| workload | mode | backend | learned after s, each round |');
+    lines.push('|---|---|---|---|');
+    for (const m of auto) lines.push(`| ${m.workload} | ${m.mode} | ${m.backend} | ${m.rounds.map((r) => f2(r.learnedAfter)).join(', ')} |`);
   }
   lines.push('');
   return lines.join('\n');
