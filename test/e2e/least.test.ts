@@ -2,9 +2,10 @@
 // free slot, so it goes to the link with the fewest open connections per unit of weight,
 // decided in the kernel when it comes; a connection's FIN frees its slot. Connections are
 // held open from the router one at a time, each by a program of its own, and the link each
-// took is read from its conntrack mark. With configured weights 4:2:1, the same over IPv6
-// (chain least6, slots of its own), and with --weight auto (equal weights from nothing; idle
-// held connections teach it nothing).
+// took is read from its conntrack mark. With configured weights 4:2:1 (also from the LAN,
+// where both ends' FINs pass prerouting), the same over IPv6 (chain least6, slots of its
+// own), and with --weight auto (equal weights from nothing; idle held connections teach it
+// nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
@@ -20,7 +21,7 @@ setTimeout(() => s.destroy(), 60000).unref();`;
 
 const FIXED = ['--weight', '2', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '1', '--default-weight', '4'];
 const CONFIGS: Record<string, { args: string[]; host: string }> = {
-  'weights 4:2:1': { args: FIXED, host: '203.0.113.1' },
+  'weights 4:2:1': { args: [...FIXED, '--lan', 'lan0'], host: '203.0.113.1' },
   'weights 4:2:1, IPv6': { args: ['--gw6', '2001:db8:1:1::1', ...FIXED, '--gw6', '2001:db8:1:2::1'], host: '2001:db8:ff::1' },
   '--weight auto': { args: ['--weight', 'auto', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', 'auto'], host: '203.0.113.1' },
 };
@@ -31,7 +32,12 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
   let lab: Lab;
   let n = 0;
   beforeAll(async () => {
-    lab = Lab.create({ uplinks: 3, ipv6: v6 });
+    lab = Lab.create({ uplinks: 3, ipv6: v6, lan: args.includes('--lan') });
+    // the admin's NAT of the LAN on the default link (linkbal leaves that one alone)
+    if (args.includes('--lan')) {
+      lab.execOk(['nft', 'add table ip admin; add chain ip admin post { type nat hook postrouting priority srcnat; };'
+        + ' add rule ip admin post oifname "wan0" ip saddr 10.3.0.0/24 masquerade']);
+    }
     const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', ...args, '--probe', 'none', '--mode', 'least',
       '--backend', 'nftables', '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
@@ -42,11 +48,14 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
     lab?.destroy();
   });
 
-  /** hold one more connection open; its file and the link it took (from its conntrack mark) */
-  const hold = (): { file: string; link: string } => {
+  /** hold one more connection open (from the router, or from the LAN); its file and the link
+   *  it took (from its conntrack mark) */
+  const hold = (from: 'host' | 'lan' = 'host'): { file: string; link: string } => {
     const file = path.join(lab.state, `hold${n++}`);
-    lab.execOk(['sh', '-c', `: >${file}; setsid node -e "${HOLD}" ${file} ${host} </dev/null >/dev/null 2>&1 &
-      for i in $(seq 100); do [ -s ${file}.port ] && exit 0; sleep 0.05; done; echo "not connected"; exit 1`]);
+    const script = `: >${file}; setsid node -e "${HOLD}" ${file} ${host} </dev/null >/dev/null 2>&1 &
+      for i in $(seq 100); do [ -s ${file}.port ] && exit 0; sleep 0.05; done; echo "not connected"; exit 1`;
+    const r = from === 'lan' ? lab.netexec('lan', ['sh', '-c', script]) : lab.exec(['sh', '-c', script]);
+    expect(r.status, `${from}: ${r.stdout}${r.stderr}`).toBe(0);
     const port = lab.execOk(['cat', `${file}.port`]).stdout.trim();
     const ct = lab.execOk(['conntrack', '-L', '-f', v6 ? 'ipv6' : 'ipv4', '-p', 'tcp', '--sport', port]).stdout;
     const mark = Number(/mark=(\d+)/.exec(ct)?.[1]);
@@ -75,9 +84,19 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
     expect([hold().link, hold().link]).toEqual(['wan0', 'wan2']);
   });
 
-  it('frees every slot when the connections close', () => {
+  const releaseAll = () => {
     for (let k = 0; k < n; k++) lab.exec(['rm', '-f', path.join(lab.state, `hold${k}`)]);
     lab.execOk(['sh', '-c', `for i in $(seq 100); do ls ${lab.state}/hold*.port >/dev/null 2>&1 || exit 0; sleep 0.05; done; exit 1`]);
+  };
+
+  it('frees every slot when the connections close', () => {
+    releaseAll();
+    expect(taken()).toBe(0);
+  });
+
+  it.runIf(args.includes('--lan'))('places connections from the LAN the same way, and frees their slots', () => {
+    expect([hold('lan').link, hold('lan').link, hold('lan').link]).toEqual(['wan0', 'wan1', 'wan2']);
+    releaseAll();
     expect(taken()).toBe(0);
   });
 });
