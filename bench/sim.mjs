@@ -7,7 +7,7 @@
 //                      [--seeds N] [--json]
 //
 // --seeds N: the pareto workload drawn with seeds 1 to N (each 40 MB), one result per draw:
-// how much of a result is the policy and how much the draw (the bench runs seeds 1 to --draws, 5).
+// how much of a result is the policy and how much the draw (the bench runs seeds 1 to --draws, 30).
 // --json: only the weights 4:2:1, as {"policy": [fraction of draw 1, of draw 2, ...]} (bench.mjs).
 //
 // Model: each link is a pipe of fixed rate (MB/s) shared equally by the downloads on it
