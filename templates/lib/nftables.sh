@@ -171,6 +171,24 @@ lb_least() {
 	printf '\t}\n'
 }
 
+# lb_slots_taken [6]: with --mode least, print "NAME N, NAME N, ..." for the links of chain
+# least (least6): how many of its slots are taken now, the open TCP connections the kernel
+# counts for it.
+lb_slots_taken() {
+	nft list table inet linkbal 2>/dev/null | awk -v chain="least${1:-}" '
+		$1 == "set" && $2 ~ /^taken[0-9]+$/ { set = substr($2, 6); next }
+		set != "" && /elements = / { taken[set] = 1 }
+		/^\t}/ { set = "" }
+		$1 == "chain" { in_chain = $2 == chain }
+		in_chain && / goto link_/ && /@taken/ {
+			k = $0; sub(/.*@taken/, "", k); sub(/ .*/, "", k)
+			l = $NF; sub(/^link_/, "", l)
+			if (!(l in n)) order[++m] = l
+			n[l] += taken[k]
+		}
+		END { for (i = 1; i <= m; i++) printf "%s%s %d", (i > 1 ? ", " : ""), order[i], n[order[i]] + 0; print "" }'
+}
+
 # LB_CHOOSER: the first line of lb_choosers, which print the rest of the ruleset: chain
 # choose (and choose6), all that changes when only the weights do (lb_reweigh).
 LB_CHOOSER="# a new connection that leaves by the default route: give it a link"

@@ -71,13 +71,23 @@ lb_status() {
 	_rules_rc=0 && _rules=$(lb_status_rules) || _rules_rc=1
 	echo "linkbal: backend $BACKEND, mode $MODE, rules $_rules"
 	lb_status_table
+	lb_status_slots
 	[ -z "$PROBES" ] || lb_status_health
 	if [ -n "${LINKS6:-}" ]; then
 		printf '\nIPv6\n'
 		lb_status_table 6
+		lb_status_slots 6
 		[ -z "${PROBES6:-}" ] || lb_status_health 6
 	fi
 	return "$_rules_rc"
+}
+
+# lb_status_slots [6]: with --mode least, the open TCP connections the kernel counts per
+# link (its slots taken), which new ones are placed by.
+lb_status_slots() {
+	[ "$MODE" = least ] || return 0
+	_t=$(lb_slots_taken "${1:-}")
+	[ -z "$_t" ] || echo "least: open TCP connections counted (slots taken, of $LB_SLOTS): $_t"
 }
 
 # lb_status_table [6]: lb_status' table of the links' IPv4 sides, or with 6 IPv6 sides.

@@ -77,6 +77,9 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
     const held = [hold(), hold(), hold()];
     expect(held.map((h) => h.link)).toEqual(['wan0', 'wan1', 'wan2']);
     expect(taken()).toBe(6); // three slots: taken, and by which connection
+    // status says what the kernel counts (the default link is "default")
+    expect(lab.execOk(['/etc/linkbal/rules', 'status']).stdout)
+      .toContain('least: open TCP connections counted (slots taken, of 16): default 1, wan1 1, wan2 1\n');
     release(held[1] as { file: string });
     expect(hold().link).toBe('wan1');
     for (const h of [held[0], held[2]]) release(h as { file: string });
@@ -92,6 +95,9 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
   it('frees every slot when the connections close', () => {
     releaseAll();
     expect(taken()).toBe(0);
+    const status = lab.execOk(['/etc/linkbal/rules', 'status']).stdout;
+    expect(status).toContain('least: open TCP connections counted (slots taken, of 16): default 0, wan1 0, wan2 0\n');
+    expect(status).not.toMatch(/^least: [^:]*: .* [1-9]/m); // a count above 0
   });
 
   it.runIf(args.includes('--lan'))('places connections from the LAN the same way, and frees their slots', () => {
