@@ -100,9 +100,12 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
     expect(status).not.toMatch(/^least: [^:]*: .* [1-9]/m); // a count above 0
   });
 
-  it.runIf(args.includes('--lan'))('places connections from the LAN the same way, and frees their slots', () => {
-    expect([hold('lan').link, hold('lan').link, hold('lan').link]).toEqual(['wan0', 'wan1', 'wan2']);
-    releaseAll();
-    expect(taken()).toBe(0);
-  });
+  // (the configuration with a LAN only)
+  if (args.includes('--lan')) {
+    it('places connections from the LAN the same way, and frees their slots', () => {
+      expect([hold('lan').link, hold('lan').link, hold('lan').link]).toEqual(['wan0', 'wan1', 'wan2']);
+      releaseAll();
+      expect(taken()).toBe(0);
+    });
+  }
 });
