@@ -98,6 +98,7 @@ describe.each(CASES)('DHCP on wan2, the default link wan0 $wan0, $backend', ({ b
   // route is still wan0's, and each link carries its share
   const after = (router: string) => {
     sh(`for i in $(seq 75); do ip route show table 103 | grep -q "via ${router.replace(/\./g, '\\.')} " && exit 0; sleep 0.2; done; exit 1`);
+    lab.settled(); // the hook's rules up set the route, then loads the ruleset
     expect(sh('ip route show table 103').stdout).toBe(`default via ${router} dev wan2 \n`);
     expect(sh('cat /run/linkbal/up/wan2').stdout).toMatch(new RegExp(`^${router.replace(/\./g, '\\.')} `));
     expect(sh('ip route show default').stdout).toMatch(/^default via 10\.1\.0\.1 dev wan0 [^\n]*\n$/);

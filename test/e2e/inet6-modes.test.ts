@@ -112,6 +112,7 @@ describe.each(['nftables', 'iptables'])('dual stack with the %s backend: LAN, mo
       now = wan2Router();
     }
     expect(now).toMatch(/^default via fe80::beef dev wan2/);
+    lab.settled(); // the guard's up6 set the route, then loads the ruleset
     expect(spread(40).counts).toEqual({ wan0: 10, wan1: 20, wan2: 10 });
     expect(spoofed()).toEqual([0, 0, 0]);
   });

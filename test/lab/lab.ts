@@ -270,6 +270,13 @@ export class Lab {
     if (r.status !== 0) throw new Error(`lab.sh ra-router ${iface} ${addr} failed (status ${r.status}):\n${r.stderr}`);
   }
 
+  /** Wait until no linkbal run holds its lock. A kernel change seen from outside (a link's
+   *  table route) can come from a run still loading its ruleset, which resets the turn
+   *  counters: traffic sent before it ends would count turns that then start over. */
+  settled(): void {
+    this.execOk(['flock', '-w', '60', '/run/linkbal/lock', 'true']);
+  }
+
   ifup(iface: string): RunResult {
     return this.execOk(['ifup', iface]);
   }
