@@ -4,6 +4,9 @@
 //   node client.js [--host 203.0.113.1] [--port 8080] [--count N] [--parallel P]
 //                  [--udp] [--hosts a,b,c] [--timeout MS]
 //     -> {"order":["10.1.1.2",...],"counts":{"10.1.1.2":n},"errors":k}
+//   node client.js --hold [--count N] [--hosts a,b,c] [--port ...]
+//     -> the same; the N connections are opened one after another and each is held open
+//        (GET /hold) until all are, then all close: each new one finds the others open
 //   node client.js --download BYTES[,BYTES...] [--count N] [--parallel P] [--host ...] [--port ...]
 //     -> {"seconds":s,"bytesBySource":{"10.1.0.2":b},"errors":k}
 //     (download i is BYTES number i, cycled: a list gives a workload of mixed sizes)
@@ -15,7 +18,7 @@ import http from 'node:http';
 import dgram from 'node:dgram';
 
 function parseArgs(argv) {
-  const o = { host: '203.0.113.1', port: null, count: 10, parallel: 1, udp: false, hosts: null, download: null, timeout: 5000 };
+  const o = { host: '203.0.113.1', port: null, count: 10, parallel: 1, udp: false, hold: false, hosts: null, download: null, timeout: 5000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -29,6 +32,7 @@ function parseArgs(argv) {
       case '--count': o.count = Number(val()); break;
       case '--parallel': o.parallel = Math.max(1, Number(val())); break;
       case '--udp': o.udp = true; break;
+      case '--hold': o.hold = true; break;
       case '--download': o.download = val().split(',').map(Number); break;
       case '--timeout': o.timeout = Number(val()); break;
       default: throw new Error(`unknown argument ${a}`);
@@ -66,6 +70,20 @@ function httpGet(host, port, path, timeout, sink) {
 // random start below the kernel's ephemeral range: none within a run, about 0.3% between
 // two runs.
 const UDP_BASE = 2000 + Math.floor(Math.random() * 28000);
+
+// GET /hold: resolves with the address the server saw once its headers come, the
+// connection still open (held.push: to close it later).
+function holdOpen(host, port, timeout, held) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/hold', agent: false, timeout }, (res) => {
+      held.push(req);
+      res.on('error', () => {});
+      resolve(String(res.headers['x-client'] || ''));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
 
 function udpProbe(host, port, timeout, i) {
   return new Promise((resolve, reject) => {
@@ -123,8 +141,11 @@ async function main() {
     process.stdout.write(JSON.stringify({ seconds, bytesBySource, errors }) + '\n');
     return;
   }
-  const res = await pool(o.count, o.parallel, (i) =>
-    o.udp ? udpProbe(dest(i), o.port, o.timeout, i) : httpGet(dest(i), o.port, '/', o.timeout, false).then((r) => r.body));
+  const held = [];
+  const res = await pool(o.count, o.hold ? 1 : o.parallel, (i) =>
+    o.hold ? holdOpen(dest(i), o.port, o.timeout, held)
+      : o.udp ? udpProbe(dest(i), o.port, o.timeout, i) : httpGet(dest(i), o.port, '/', o.timeout, false).then((r) => r.body));
+  for (const req of held) req.destroy();
   const order = [];
   const counts = {};
   const errorMessages = [];

@@ -66,6 +66,8 @@ export interface ConnectionOptions {
   parallel?: number;
   /** ms before a connection counts as failed (default 5000) */
   timeout?: number;
+  /** TCP: open them one after another, each held open until all are (GET /hold) */
+  hold?: boolean;
 }
 
 /** The server closes first and keeps TIME_WAIT for the host's connections to 8080. A LAN
@@ -291,6 +293,7 @@ export class Lab {
     const port = opts.port ?? (opts.fromLan && !opts.udp ? LAN_PORT : undefined);
     if (port !== undefined) args.push('--port', String(port));
     if (opts.udp) args.push('--udp');
+    if (opts.hold) args.push('--hold');
     if (opts.hosts?.length) args.push('--hosts', opts.hosts.join(','));
     if (opts.parallel !== undefined) args.push('--parallel', String(opts.parallel));
     if (opts.timeout !== undefined) args.push('--timeout', String(opts.timeout));

@@ -50,6 +50,9 @@ function handleHttp(req, res) {
   if (req.method === 'GET' && req.url === '/') {
     res.setHeader('Content-Type', 'text/plain');
     res.end(remote);
+  } else if (req.method === 'GET' && req.url === '/hold') {
+    // the headers (X-Client) at once, then nothing until the client closes
+    res.flushHeaders();
   } else if (req.method === 'GET' && m) {
     let left = Math.min(Number(m[1]), MAX_BYTES);
     res.setHeader('Content-Type', 'application/octet-stream');
