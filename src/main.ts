@@ -35,7 +35,7 @@ const SETTING_FLAGS: { key: Key; arg: string; help: string }[] = [
   { key: 'tier', arg: '<N>', help: "the uplink's failover tier, 1-9 (default 1: primary; higher: a backup, used when no lower tier works)" },
   { key: 'default-weight', arg: '<N>', help: "the default link's share, 0-1000 (default 1; 0: only when no uplink is up)" },
   { key: 'default-tier', arg: '<N>', help: "the default link's failover tier, 1-9 (default 1: primary)" },
-  { key: 'mode', arg: '<MODE>', help: 'nth (weighted round robin, exact shares; the default), least (to the link with the fewest open TCP connections per unit of weight; nftables; the default with --weight auto), random, or hash (by destination)' },
+  { key: 'mode', arg: '<MODE>', help: 'least (each new TCP connection to the link with the fewest open ones per unit of weight; nftables; its default), nth (weighted round robin, exact shares; the default with iptables), random, or hash (by destination)' },
   { key: 'backend', arg: '<BACKEND>', help: 'nftables or iptables (default: nftables where nft is installed)' },
   { key: 'bypass-dst', arg: '<CIDR>', help: 'connections to this network (IPv4, or IPv6 with --gw6) always use the default link' },
   { key: 'bypass-port', arg: '<PROTO/PORTS>', help: 'tcp or udp ports (21,22,8000-8100) that always use the default link' },

@@ -308,9 +308,9 @@ export function validate(s: Settings, autoBackend: () => Backend): Result {
 
   if (problems.length) return { ok: false, problems };
   if (backend === 'auto') backend = autoBackend();
-  // learned weights follow the load: by default each new connection to the least loaded
-  // link, counted in the kernel, where nftables can (configured weights: exact shares, nth)
-  if (!s.mode && auto && backend === 'nftables') mode = 'least';
+  // by default each new TCP connection goes to the least loaded link, counted in the kernel,
+  // where nftables can (iptables: exact shares by weight, nth)
+  if (!s.mode && backend === 'nftables') mode = 'least';
   // least: slots a rule takes and tests in one step, which only nftables' sets offer
   if (mode === 'least' && backend === 'iptables' && s.mode) {
     bad(s.mode, `needs the nftables backend (${s.backend ? `${s.backend.where}: "iptables"` : 'nft is not installed'}): iptables cannot count a link's open connections when a new one comes`);

@@ -11,6 +11,11 @@ import type { Backend } from '../src/model.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** --mode nth: for tests that count the links of connections opened one after another.
+ *  Each takes its exact turn by weight; with least (nftables' default) each would find
+ *  every link idle and take the heaviest. */
+export const EXACT = ['--mode', 'nth'];
+
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 export async function cli(args: string[], backend: Backend = 'nftables', env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {

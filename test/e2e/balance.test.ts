@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Lab, uplinkOf } from '../lab/lab.js';
-import { cli, expectChiSquareFit, linksByHost } from '../helpers.js';
+import { EXACT, cli, expectChiSquareFit, linksByHost } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 
@@ -34,7 +34,7 @@ describe.each(BACKENDS)('balancing with the %s backend', (backend) => {
   let lab: Lab;
   let before: string;
   const render = async (...more: string[]) => {
-    const r = await cli([...BASE, '--backend', backend, ...more, '--root', lab.root]);
+    const r = await cli([...EXACT, ...BASE, '--backend', backend, ...more, '--root', lab.root]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   };

@@ -3,7 +3,7 @@
 // their uplink, the FTP helper, and the default link listed as an uplink. For each backend.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 const BASE = ['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2', '--iface', 'wan2', '--gw', '10.1.2.1',
@@ -61,7 +61,7 @@ const TAILSCALE: Vpn = {
 describe.each(BACKENDS)('sharing the router, with the %s backend', (backend) => {
   let lab: Lab;
   const render = async (...more: string[]) => {
-    const r = await cli([...BASE, '--backend', backend, ...more, '--root', lab.root]);
+    const r = await cli([...EXACT, ...BASE, '--backend', backend, ...more, '--root', lab.root]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   };

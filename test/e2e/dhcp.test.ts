@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const LINKS = ['wan0', 'wan1', 'wan2'];
 const CASES = [
@@ -65,7 +65,7 @@ describe.each(CASES)('DHCP on wan2, the default link wan0 $wan0, $backend', ({ b
     const file = path.join(lab.root, 'etc/network/interfaces');
     const stanza = wan0 === 'dhcp' ? 'iface wan0 inet dhcp\n' : 'iface wan0 inet static\n\taddress 10.1.0.2/24\n\tgateway 10.1.0.1\n';
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^iface wan0 inet .*\n(\t.*\n)*/m, stanza));
-    const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2', '--iface', 'wan2', '--gw', 'dhcp',
+    const r = await cli([...EXACT, '--iface', 'wan1', '--gw', '10.1.1.1', '--weight', '2', '--iface', 'wan2', '--gw', 'dhcp',
       '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
   });

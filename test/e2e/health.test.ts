@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const PROBES = ['--probe', '203.0.113.1', '--probe', '203.0.113.2'];
 const LINKS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', '10.1.2.1'];
@@ -18,7 +18,7 @@ function healthLab(backend: 'nftables' | 'iptables') {
   const t = {
     get lab() { return lab; },
     render: async (...more: string[]) => {
-      const r = await cli([...LINKS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
+      const r = await cli([...EXACT, ...LINKS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
       expect(r.code, r.stderr).toBe(0);
     },
     /** ISP of NAME drops everything it would forward (policy drop), or with loss=P, P% */

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1',
@@ -63,7 +63,7 @@ describe.each(['nftables', 'iptables'])('IPv6 health tracking (%s)', (backend) =
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3, ra: ['wan2'] });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.stderr).toBe('');
     // the admin's notification script: every transition, in order
     sh('mkdir -p /etc/linkbal/event.d && printf \'%s\\n\' \'#!/bin/sh\' '

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { REPO, cli, tmpdir } from '../helpers.js';
+import { REPO, EXACT, cli, tmpdir } from '../helpers.js';
 
 describe.each(['iptables', 'nftables'] as const)('ifupdown2 with the %s backend', (backend) => {
   let lab: Lab;
@@ -30,7 +30,7 @@ describe.each(['iptables', 'nftables'] as const)('ifupdown2 with the %s backend'
     if (dl.status !== 0 || !deb) throw new Error(`apt-get download ifupdown2 failed: ${dl.stderr}`);
     for (const top of ['usr', 'var']) for (const d of ['upper', 'work']) mkdirSync(path.join(dir, top, d), { recursive: true });
     lab = Lab.create({ uplinks: 3 });
-    const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '2',
+    const r = await cli([...EXACT, '--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '2',
       '--probe', '203.0.113.1', '--probe', '203.0.113.2', '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     x(`apt-get install -y -q ${path.join(dir, deb)} >&2`);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli, expectChiSquareFit, linksByHost } from '../helpers.js';
+import { EXACT, cli, expectChiSquareFit, linksByHost } from '../helpers.js';
 
 const ARGS = [
   '--iface', 'wan1', '--gw', '10.1.1.1', '--gw6', '2001:db8:1:1::1', '--weight', '2',
@@ -22,7 +22,7 @@ describe.each(['nftables', 'iptables'])('dual stack with the %s backend: LAN, mo
   let lab: Lab;
   const rules = (...args: string[]) => lab.execOk(['/etc/linkbal/rules', ...args]).stdout;
   const render = async (...extra: string[]) => {
-    const r = await cli([...ARGS, '--backend', backend, ...extra, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, '--backend', backend, ...extra, '--root', lab.root]);
     expect(r.stderr).toBe('');
   };
   const spread = (n: number, opts: { hosts?: string[]; fromLan?: boolean } = {}) => {

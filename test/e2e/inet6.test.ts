@@ -6,7 +6,7 @@
 // firewall reload removed only those.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli, savedRuleset } from '../helpers.js';
+import { EXACT, cli, savedRuleset } from '../helpers.js';
 
 const BACKENDS = ['nftables', 'iptables'] as const;
 const ARGS = [
@@ -36,7 +36,7 @@ describe.each(BACKENDS)('dual stack with the %s backend', (backend) => {
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3, ra: ['wan2'] });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.stderr).toBe('');
     for (const i of ['wan1', 'wan2']) {
       const up = lab.ifup(i);

@@ -1,11 +1,11 @@
-// --mode least on a real kernel (nftables; issue 14): a new TCP connection takes the first
-// free slot, so it goes to the link with the fewest open connections per unit of weight,
-// decided in the kernel when it comes; a connection's FIN frees its slot. Connections are
-// held open from the router one at a time, each by a program of its own, and the link each
-// took is read from its conntrack mark. With configured weights 4:2:1 (also from the LAN,
-// where both ends' FINs pass prerouting), the same over IPv6 (chain least6, slots of its
-// own), and with --weight auto (equal weights from nothing; idle held connections teach it
-// nothing).
+// --mode least on a real kernel (nftables' default mode; issue 14): a new TCP connection
+// takes the first free slot, so it goes to the link with the fewest open connections per
+// unit of weight, decided in the kernel when it comes; a connection's FIN frees its slot.
+// Connections are held open from the router one at a time, each by a program of its own,
+// and the link each took is read from its conntrack mark. With configured weights 4:2:1
+// (also from the LAN, where both ends' FINs pass prerouting), the same over IPv6 (chain
+// least6, slots of its own), and with --weight auto (equal weights from nothing; idle held
+// connections teach it nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
@@ -38,7 +38,8 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
       lab.execOk(['nft', 'add table ip admin; add chain ip admin post { type nat hook postrouting priority srcnat; };'
         + ' add rule ip admin post oifname "wan0" ip saddr 10.3.0.0/24 masquerade']);
     }
-    const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', ...args, '--probe', 'none', '--mode', 'least',
+    // least: nftables' default mode
+    const r = await cli(['--iface', 'wan1', '--gw', '10.1.1.1', ...args, '--probe', 'none',
       '--backend', 'nftables', '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     for (const i of ['wan0', 'wan1', 'wan2']) lab.ifup(i);
@@ -99,6 +100,22 @@ describe.each(Object.keys(CONFIGS))('--mode least, %s', (config) => {
     expect(status).toContain('least: open TCP connections counted (slots taken, of 16): default 0, wan1 0, wan2 0\n');
     expect(status).not.toMatch(/^least: [^:]*: .* [1-9]/m); // a count above 0
   });
+
+  if (!v6) {
+    it('spreads over the links that are up: ifdown wan1, and its turns go to the others', () => {
+      lab.ifdown('wan1');
+      try {
+        // by weight over wan0 and wan2 (4:1, or 1:1 learned from nothing), wan1 never
+        expect([hold().link, hold().link, hold().link]).toEqual(['wan0', 'wan2', 'wan0']);
+        releaseAll();
+        expect(taken()).toBe(0);
+      } finally {
+        lab.ifup('wan1');
+      }
+      expect([hold().link, hold().link, hold().link]).toEqual(['wan0', 'wan1', 'wan2']);
+      releaseAll();
+    });
+  }
 
   // (the configuration with a LAN only)
   if (args.includes('--lan')) {

@@ -5,7 +5,7 @@
 // --mark-mask change what the kernel holds; the tables have names.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 const LINKS = ['wan1', 'wan2', 'wan3'];
@@ -28,7 +28,7 @@ const SHOW_FOREIGN = `ip -N rule show pref 1003 | grep 10.99; ip -N rule show pr
 describe.each(BACKENDS)('owning only what it added, with the %s backend', (backend) => {
   let lab: Lab;
   const render = async (...more: string[]) => {
-    const r = await cli([...ARGS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
   };
   const sh = (script: string) => lab.execOk(['sh', '-c', script]);

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { REPO, cli, need, savedRuleset, sh as hostSh } from '../helpers.js';
+import { REPO, EXACT, cli, need, savedRuleset, sh as hostSh } from '../helpers.js';
 
 const BACKENDS = ['nftables', 'iptables'] as const;
 const ARGS = [
@@ -67,7 +67,7 @@ const KINDS: Kind[] = [
 describe.each(BACKENDS)('surviving a firewall reload with the %s backend', (backend) => {
   let lab: Lab;
   const render = async () => {
-    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
   };
   const sh = (script: string) => lab.execOk(['sh', '-c', script]);

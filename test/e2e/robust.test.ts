@@ -2,7 +2,7 @@
 // connections, and the bare environments ifupdown and ifupdown2 give hooks. For each backend.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 const LINKS = ['wan1', 'wan2', 'wan3'];
@@ -17,7 +17,7 @@ const NETFILTER = `nft -s list ruleset; iptables-save | grep -v '^#' | sed 's/\\
 describe.each(BACKENDS)('robustness with the %s backend', (backend) => {
   let lab: Lab;
   const render = async (...more: string[]) => {
-    const r = await cli([...ARGS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, ...PROBES, '--backend', backend, ...more, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
   };
   const sh = (script: string) => lab.execOk(['sh', '-c', script]);
@@ -96,7 +96,7 @@ describe.each(BACKENDS)('robustness with the %s backend', (backend) => {
 
   it('keeps ifup working when the gateway is unreachable, and uses the link once it is right', async () => {
     lab.ifdown('wan3');
-    const r0 = await cli([...ARGS.slice(0, -2), '--gw', '10.9.9.9', ...PROBES, '--backend', backend, '--root', lab.root]);
+    const r0 = await cli([...EXACT, ...ARGS.slice(0, -2), '--gw', '10.9.9.9', ...PROBES, '--backend', backend, '--root', lab.root]);
     expect(r0.code, r0.stderr).toBe(0); // wan3 with a gateway outside its network
     const r = lab.exec(['ifup', 'wan3']);
     expect(r.status).toBe(0);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const ARGS = ['--iface', 'wan1', '--gw', '10.1.1.1', '--iface', 'wan2', '--gw', '10.1.2.1', '--weight', '2', '--tier', '2',
   '--iface', 'wan3', '--gw', '10.1.3.1', '--probe', '203.0.113.1', '--probe', '203.0.113.2'];
@@ -40,7 +40,7 @@ describe.each(['nftables', 'iptables'] as const)('linkbal status --json (%s)', (
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 4 });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, '--backend', backend, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     for (const i of ['wan1', 'wan2']) lab.ifup(i); // wan3 stays down
   }, 120_000);

@@ -5,7 +5,7 @@
 // ruleset the kernel refuses in mangle only (after raw and nat committed).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../lab/lab.js';
-import { cli } from '../helpers.js';
+import { EXACT, cli } from '../helpers.js';
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 const LINKS = ['wan1', 'wan2'];
@@ -19,7 +19,7 @@ const NETFILTER = `nft -s list ruleset; iptables-save | grep -v '^#' | sed 's/\\
 describe.each(BACKENDS)('truthful results with the %s backend', (backend) => {
   let lab: Lab;
   const render = async () => {
-    const r = await cli([...ARGS, ...PROBES, '--backend', backend, '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, ...PROBES, '--backend', backend, '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
   };
   const sh = (script: string) => lab.execOk(['sh', '-c', script]);
@@ -119,7 +119,7 @@ describe('iptables: a load is all or nothing across raw, mangle and nat', () => 
   beforeAll(async () => {
     lab = Lab.create({ uplinks: 3 });
     lab.ifup('wan0');
-    const r = await cli([...ARGS, ...PROBES, '--backend', 'iptables', '--root', lab.root]);
+    const r = await cli([...EXACT, ...ARGS, ...PROBES, '--backend', 'iptables', '--root', lab.root]);
     expect(r.code, r.stderr).toBe(0);
     for (const l of LINKS) lab.ifup(l);
   });

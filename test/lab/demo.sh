@@ -2,6 +2,7 @@
 # make demo: linkbal on three uplinks in a throwaway lab, with real ifupdown.
 # wan0 is the default link (weight 1), wan1 weight 2, wan2 weight 1 (its gateway from DHCP);
 # dual stack: each uplink has an inet6 stanza too, and IPv6 is balanced the same way.
+# The mode is nftables' default, least: connections held open show it spreading by weight.
 # Nothing outside the lab's network namespaces is touched; the lab goes away at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,8 +13,8 @@ NAME=${NAME:0:8}
 trap '$LAB destroy "$NAME"' EXIT INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # shellcheck disable=SC2016 # the single-quoted text is JavaScript
-shares() { # N [HOST]: open N connections, print how many each uplink carried, as the server saw
-	$LAB exec "$NAME" node test/lab/client.js --count "$1" --hosts "${2:-203.0.113.1}" | node -e '
+shares() { # N HOST [--hold|--udp]: N connections (or UDP probes), how many each uplink carried, as the server saw
+	$LAB exec "$NAME" node test/lab/client.js --count "$1" --hosts "$2" ${3:+"$3"} | node -e '
 		let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
 			const c = JSON.parse(s).counts, total = Object.values(c).reduce((a, b) => a + b, 0);
 			const wan = (a) => a.replace(/^10\.1\.(\d+)\..*/, "wan$1").replace(/^2001:db8:1:(\d*):.*/, (m, k) => `wan${k || 0}`);
@@ -38,21 +39,28 @@ for i in wan0 wan1 wan2; do $LAB exec "$NAME" ifup "$i"; done 2>/dev/null
 say "/etc/linkbal/rules status"
 $LAB exec "$NAME" /etc/linkbal/rules status
 
-say "400 new connections: the uplink the server saw each come from (weights 1:2:1)"
-shares 400
+say "12 TCP connections held open at once: each new one takes the link with the fewest open per unit of weight (1:2:1)"
+shares 12 203.0.113.1 --hold
 
-say "400 new IPv6 connections, to 2001:db8:ff::1: the same weights"
-shares 400 2001:db8:ff::1
+say "the same over IPv6, to 2001:db8:ff::1"
+shares 12 2001:db8:ff::1 --hold
 
-say "ifdown wan1: its share is re-spread by weight over wan0 and wan2 (1:1), IPv4 and IPv6"
+say "400 UDP probes (DNS, QUIC: not TCP): spread by weight, exactly"
+shares 400 203.0.113.1 --udp
+
+say "20 TCP connections one after another, each closed before the next: nearly every one finds every link idle and takes the heaviest, wan1 (--mode nth: turns by weight)"
+shares 20 203.0.113.1
+
+say "ifdown wan1: the others share its load (1:1), IPv4 and IPv6"
 # (ifupdown 0.8 itself says "ipv6: address not found": the inet stanza's down took it already)
 $LAB exec "$NAME" ifdown wan1 2> >(grep -v 'ipv6: address not found' >&2)
-shares 200
-shares 200 2001:db8:ff::1
+shares 12 203.0.113.1 --hold
+shares 12 2001:db8:ff::1 --hold
+shares 200 203.0.113.1 --udp
 
 say "ifup wan1: back to 1:2:1"
 $LAB exec "$NAME" ifup wan1
-shares 400
+shares 12 203.0.113.1 --hold
 
 say "/etc/linkbal/rules status"
 $LAB exec "$NAME" /etc/linkbal/rules status

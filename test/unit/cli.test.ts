@@ -274,12 +274,13 @@ describe('--mark-mask, --pref, --table-base', () => {
 });
 
 describe('--backend', () => {
-  it('defaults to what the machine has (nftables where nft is installed), and --backend overrides', async () => {
-    for (const has of ['iptables', 'nftables'] as const) {
+  it('defaults to what the machine has (nftables where nft is installed), and --backend overrides; the mode to least with nftables, nth with iptables', async () => {
+    for (const [has, mode] of [['iptables', 'nth'], ['nftables', 'least']] as const) {
       const root = tmpdir();
       expect((await cli(['--iface', 'a', '--gw', '10.0.0.1', '--root', root], has)).code).toBe(0);
       expect(read(path.join(root, 'etc/linkbal/rules'))).toContain(`BACKEND='${has}'`);
-      expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain(`backend ${has}\n`);
+      expect(read(path.join(root, 'etc/linkbal/rules'))).toContain(`MODE='${mode}'`);
+      expect(read(path.join(root, 'etc/linkbal/linkbal.conf'))).toContain(`backend ${has}\nmode ${mode}\n`);
     }
     const root = tmpdir();
     await cli(['--iface', 'a', '--gw', '10.0.0.1', '--backend', 'iptables', '--root', root], 'nftables');
