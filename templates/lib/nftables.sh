@@ -155,7 +155,6 @@ lb_least() {
 	_fam=$1 _k=0
 	shift
 	[ "$_fam" = ip ] || _k=$LB_SLOTS
-	lb_names
 	printf '\n\tchain least%s {\n' "${_fam#ip}"
 	if [ $# -gt 1 ]; then
 		printf '\t\t# the first free slot: to the link with the fewest open connections per unit of weight\n'
@@ -196,6 +195,7 @@ LB_CHOOSER="# a new connection that leaves by the default route: give it a link"
 # lb_choosers MARK:WEIGHT...: print chain choose, chain choose6 with LINKS6, and the end.
 lb_choosers() {
 	_v6=${LINKS6:+1}
+	lb_names	# for lb_spread and lb_least
 	printf '\t%s\n\tchain choose {\n' "$LB_CHOOSER"
 	[ -z "$_v6" ] || printf '\t\tmeta nfproto ipv6 goto choose6\n'
 	# connections to the main table's specific routes keep their route, and take no turn
@@ -246,17 +246,17 @@ lb_choose() {
 	fi
 }
 
-# lb_names: set _names to " MARK=NAME ...", to name the link of a mark without a subshell.
+# lb_names: set _names to " MARK=NAME ...", to name the link of a mark without a subshell
+# (once, in lb_choosers).
 lb_names() {
 	_names=" $LB_UNIT=default $(lb_links | while read -r _if _gw _w _m _rest; do printf '%s=%s ' "$_m" "$_if"; done)"
 }
 
 # lb_spread ip|ip6 nth|random|hash MARK:WEIGHT...: print the statement that gives a new
-# connection its link with one map lookup.
+# connection its link with one map lookup (_names: lb_names).
 lb_spread() {
 	_fam=$1 _how=$2
 	shift 2
-	lb_names
 	[ $# -gt 0 ] || return 0
 	if [ $# -eq 1 ]; then _l=${_names#* "${1%:*}"=}; printf '\t\tgoto link_%s\n' "${_l%% *}"; return 0; fi
 	case $_how in
